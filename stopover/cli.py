@@ -1,0 +1,74 @@
+"""The `stopover` command line: argument parsing and error presentation only.
+
+Subcommands live in `stopover.commands.*` and are discovered at start-up.
+A `StopoverError` becomes one line on stderr and exit code 2; any other
+exception is a bug and keeps its traceback only under `--debug`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from types import ModuleType
+
+from stopover import __version__
+from stopover.errors import StopoverError
+
+
+def _command_modules() -> list[ModuleType]:
+    import stopover.commands as pkg
+
+    modules = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        modules.append(importlib.import_module(f"stopover.commands.{info.name}"))
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stopover",
+        description="English intermediate-task training and zero-shot cross-lingual transfer.",
+    )
+    parser.add_argument("--version", action="version", version=f"stopover {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show full tracebacks on errors")
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 1
+    debug = getattr(args, "debug", False)
+    try:
+        return int(args._run(args) or 0)
+    except StopoverError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not bad input: say so, keep the trace under --debug
+        if debug:
+            raise
+        print(f"internal error: {type(err).__name__}: {err} (re-run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,341 @@
+"""Typed, frozen configs: YAML + `key=value` overrides, validation, stable hashing.
+
+A config is a tree of frozen dataclasses. `from_dict` builds one from plain
+data and rejects unknown keys and ill-typed values with a one-line error that
+names the key (dotted path) and lists the valid keys. `stable_hash` hashes the
+canonical JSON of any config-like value; stage identities are built from it
+(never from hand-made strings, see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from stopover.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one training stage runs (intermediate or target)."""
+
+    epochs: float = 1.0
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 2e-5
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 128
+    max_examples: int | None = None  # cap on training examples per task (None: all)
+    max_dev_examples: int | None = 500  # cap on English dev examples used for checkpoint choice
+    eval_per_epoch: int = 1  # checkpoint-selection evaluations on English dev per epoch
+    precision: str = "auto"  # auto | bf16 | fp32 (auto: bf16 autocast where the CPU supports it)
+    freeze_embeddings: bool = False  # freeze the word-embedding matrix (big CPU speed-up)
+    group_by_length: bool = True
+
+    def validate(self, where: str) -> None:
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
+                    "lr": self.lr, "max_length": self.max_length, "eval_per_epoch": self.eval_per_epoch}
+        for key, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{where}.{key} = {value}: must be > 0")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError(f"{where}.warmup = {self.warmup}: must be in [0, 1)")
+        for key in ("max_examples", "max_dev_examples"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{where}.{key} = {value}: must be > 0 or null")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"{where}.precision = {self.precision!r}: valid values are auto, bf16, fp32")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Zero-shot evaluation settings."""
+
+    batch_size: int = 64
+    max_length: int = 128
+    max_examples: int | None = None  # cap on test examples per language (None: all)
+
+    def validate(self, where: str) -> None:
+        if self.batch_size <= 0 or self.max_length <= 0:
+            raise ConfigError(f"{where}: batch_size and max_length must be > 0")
+        if self.max_examples is not None and self.max_examples <= 0:
+            raise ConfigError(f"{where}.max_examples = {self.max_examples}: must be > 0 or null")
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Settings shared by the selection strategies (see stopover.selection)."""
+
+    k: int = 2
+    draws: int = 10  # random-k: number of random k-subsets
+    budget: int | None = None  # total intermediate examples per set (None: k * intermediate.max_examples)
+    diversity_sample: int = 2000
+    diversity_measure: str = "composite"
+
+    def validate(self, where: str) -> None:
+        if self.k <= 0 or self.draws <= 0 or self.diversity_sample <= 0:
+            raise ConfigError(f"{where}: k, draws and diversity_sample must be > 0")
+        if self.budget is not None and self.budget <= 0:
+            raise ConfigError(f"{where}.budget = {self.budget}: must be > 0 or null")
+
+
+@dataclass(frozen=True)
+class MultitaskConfig:
+    """How several intermediate tasks are combined in one stage."""
+
+    mode: str = "sequential"  # sequential | mixed
+    sampling: str = "proportional"  # proportional | temperature | uniform (mixed mode)
+    temperature: float = 2.0
+
+    def validate(self, where: str) -> None:
+        if self.mode not in ("sequential", "mixed"):
+            raise ConfigError(f"{where}.mode = {self.mode!r}: valid values are sequential, mixed")
+        if self.sampling not in ("proportional", "temperature", "uniform"):
+            raise ConfigError(f"{where}.sampling = {self.sampling!r}: valid values are "
+                              "proportional, temperature, uniform")
+        if self.temperature <= 0:
+            raise ConfigError(f"{where}.temperature = {self.temperature}: must be > 0")
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    """Per-task overrides of where data comes from."""
+
+    data_dir: str | None = None  # local files: <data_dir>/<language>/<split>.<jsonl|tsv|csv|parquet>
+    revision: str | None = None  # Hub revision (overrides the task's pinned one)
+    languages: tuple[str, ...] | None = None  # restrict evaluation languages
+
+    def validate(self, where: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A grid: strategies x seeds x targets, each cell three stages (see DESIGN.md)."""
+
+    name: str
+    model: str = "embedded:multilingual-e5-small"
+    output_dir: str = "runs"
+    data_dir: str | None = None  # root of local task files: <data_dir>/<task>/<language>/<split>.*
+    pool: tuple[str, ...] = ()  # intermediate task pool
+    strategies: tuple[Any, ...] = ("none",)  # names, or {explicit: [task, ...]}
+    targets: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    tasks: dict[str, TaskSource] = field(default_factory=dict)
+    intermediate: TrainConfig = TrainConfig()
+    target: TrainConfig = TrainConfig()
+    evaluation: EvalConfig = EvalConfig()
+    selection: SelectionConfig = SelectionConfig()
+    multitask: MultitaskConfig = MultitaskConfig()
+    executor: str = "local"  # local | submitit | ray
+    jobs: int = 1
+
+    def validate(self, where: str = "config") -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ConfigError(f"{where}.name = {self.name!r}: a run name is a plain directory name "
+                              "(no '/', not starting with '.')")
+        if not self.targets and not self.pool:
+            raise ConfigError(f"{where}: give at least one task in 'targets' (or a 'pool')")
+        if not self.seeds:
+            raise ConfigError(f"{where}.seeds: give at least one seed")
+        if self.executor not in ("local", "submitit", "ray"):
+            raise ConfigError(f"{where}.executor = {self.executor!r}: valid values are local, submitit, ray")
+        if self.jobs <= 0:
+            raise ConfigError(f"{where}.jobs = {self.jobs}: must be > 0")
+
+
+# --------------------------------------------------------------------------- building
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Coerce plain YAML data into `tp`, or raise ConfigError naming `where`."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return _freeze(value)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin is tuple:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]  # a single value where a list is expected: accept it
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item_tp = args[0] if args else Any
+        return tuple(_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        ktp, vtp = args
+        return {str(k): _convert(v, vtp, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    raise ConfigError(f"{where}: unsupported type {_type_name(tp)}")
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _freeze(v) for k, v in value.items()}
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass `cls` from a mapping; unknown keys and bad values are errors."""
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(valid)}")
+        kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.name not in kwargs and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where}: missing required key(s) {', '.join(missing)}")
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if validate:
+        validate(where)
+    for f in dataclasses.fields(obj):
+        sub = getattr(obj, f.name)
+        if dataclasses.is_dataclass(sub) and f.name not in kwargs:
+            sub.validate(f"{where}.{f.name}")
+    return obj
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`a.b=3 c=[x,y]` -> nested dict; values are parsed as YAML scalars/lists."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: write overrides as key=value, e.g. target.epochs=2")
+        key, raw = item.split("=", 1)
+        if not key:
+            raise ConfigError(f"override {item!r}: empty key")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}; check indentation and quoting") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a YAML mapping of keys to values")
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    data = load_yaml(path)
+    data = _merge(data, parse_overrides(overrides or []))
+    data.setdefault("name", Path(path).stem)
+    try:
+        return from_dict(RunConfig, data, where="config")
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {str(err).removeprefix('config.').removeprefix('config: ')}") from None
+
+
+# --------------------------------------------------------------------------- hashing / dumping
+
+def to_plain(value: Any) -> Any:
+    """Config objects -> JSON-able plain data (dataclasses, tuples, paths)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def stable_hash(value: Any, length: int = 16) -> str:
+    """sha256 of the canonical JSON of `value` (sorted keys, no whitespace)."""
+    blob = json.dumps(to_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+
+
+def to_yaml(value: Any) -> str:
+    return yaml.safe_dump(to_plain(value), sort_keys=False, allow_unicode=True)

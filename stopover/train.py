@@ -1,0 +1,206 @@
+"""The training loop: one model, one or more feature sets, checkpoint chosen on English dev.
+
+A small loop rather than `transformers.Trainer`, because stopover needs four
+things the Trainer makes awkward: length-grouped batches over *cached*
+features, mixed multi-task batches with their own sampler, bf16 autocast and
+frozen word embeddings as plain switches, and a resumable state (model,
+optimizer, scheduler, sampler position and RNG) in one file.
+
+Checkpoint selection: the English dev score is computed `eval_per_epoch`
+times per epoch; the best weights are kept (in memory) and restored at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from stopover.config import TrainConfig
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    examples_seen: int
+    best_dev: float | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    precision: str = "fp32"
+    note: str | None = None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffle, then sort within mega-batches of 50 batches by length, then shuffle the batches.
+
+    Batches hold examples of similar length (little padding) while the order
+    of batches stays random: the scheme of transformers' LengthGroupedSampler.
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    mega = batch_size * 50
+    batches = []
+    for start in range(0, len(order), mega):
+        chunk = sorted(order[start:start + mega], key=lambda i: -lengths[i])
+        batches.extend(chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def plain_batches(n: int, batch_size: int, rng: random.Random) -> list[list[int]]:
+    order = list(range(n))
+    rng.shuffle(order)
+    return [order[j:j + batch_size] for j in range(0, n, batch_size)]
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup: float):
+    warm = int(total_steps * warmup)
+
+    def factor(step: int) -> float:
+        if warm and step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def _resolve_precision(requested: str) -> tuple[str, str | None]:
+    try:
+        from stopover.precision import resolve_precision
+    except ImportError:  # precision helpers not installed in this build: plain fp32
+        return "fp32", None
+    return resolve_precision(requested)
+
+
+def _freeze(model: torch.nn.Module) -> None:
+    emb = model.get_input_embeddings()
+    emb.weight.requires_grad_(False)
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint holds to resume a stage exactly where it stopped."""
+
+    step: int = 0
+    epoch_batches: list[list[int]] = field(default_factory=list)
+    position: int = 0  # index into epoch_batches
+    epoch: int = 0
+    best_dev: float | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Callable[[list[dict]], dict],
+          cfg: TrainConfig, *, seed: int, dev_score: Callable[[torch.nn.Module], float] | None = None,
+          progress: Any = None, description: str = "training", checkpoint_dir: Path | None = None,
+          checkpoint_every: int = 0) -> TrainResult:
+    """Train `model` on `features`; return the result with the best dev weights loaded.
+
+    `checkpoint_every` > 0 saves a resumable checkpoint to `checkpoint_dir`
+    every that many optimizer steps; an existing checkpoint there is resumed.
+    """
+    seed_everything(seed)
+    precision, note = _resolve_precision(cfg.precision)
+    if cfg.freeze_embeddings:
+        _freeze(model)
+    rng = random.Random(seed)
+    lengths = [len(f["input_ids"]) for f in features]
+    per_epoch = math.ceil(len(features) / cfg.batch_size)
+    total_batches = max(1, math.ceil(per_epoch * cfg.epochs))
+    total_steps = max(1, math.ceil(total_batches / cfg.grad_accum))
+    eval_every = max(1, per_epoch // cfg.eval_per_epoch) if dev_score else 0
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_schedule(optimizer, total_steps, cfg.warmup)
+    state = TrainState()
+    best_weights: dict[str, torch.Tensor] | None = None
+    ckpt = checkpoint_dir / "checkpoint.pt" if checkpoint_dir else None
+    if ckpt is not None and ckpt.exists():
+        saved = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = saved["state"]
+        best_weights = saved.get("best_weights")
+        rng.setstate(saved["rng"]["python"])
+        torch.set_rng_state(saved["rng"]["torch"])
+        np.random.set_state(saved["rng"]["numpy"])
+
+    def save_checkpoint() -> None:
+        if ckpt is None:
+            return
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "state": state, "best_weights": best_weights,
+                    "rng": {"python": rng.getstate(), "torch": torch.get_rng_state(),
+                            "numpy": np.random.get_state()}}, tmp)
+        os.replace(tmp, ckpt)
+
+    def evaluate() -> None:
+        nonlocal best_weights
+        score = float(dev_score(model))
+        state.history.append({"batch": float(batches_done), "dev": score})
+        if state.best_dev is None or score > state.best_dev:
+            state.best_dev = score
+            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.train()
+
+    bar = progress.add_task(description, total=total_batches) if progress is not None else None
+    batches_done = state.step * cfg.grad_accum
+    if bar is not None:
+        progress.update(bar, completed=batches_done)
+    model.train()
+    use_bf16 = precision == "bf16"
+    while batches_done < total_batches:
+        if state.position >= len(state.epoch_batches):
+            state.epoch_batches = (length_grouped_batches(lengths, cfg.batch_size, rng) if cfg.group_by_length
+                                   else plain_batches(len(features), cfg.batch_size, rng))
+            state.position = 0
+            state.epoch += 1
+        idx = state.epoch_batches[state.position]
+        state.position += 1
+        batch = collate([features[i] for i in idx])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            loss = model(**batch).loss
+        (loss / cfg.grad_accum).backward()
+        batches_done += 1
+        if batches_done % cfg.grad_accum == 0 or batches_done == total_batches:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            if checkpoint_every and state.step % checkpoint_every == 0:
+                save_checkpoint()
+        if eval_every and (batches_done % eval_every == 0 or batches_done == total_batches):
+            evaluate()
+        if bar is not None:
+            progress.update(bar, advance=1)
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    model.eval()
+    if ckpt is not None and ckpt.exists():
+        ckpt.unlink()  # the stage's outputs supersede it
+    return TrainResult(steps=state.step, examples_seen=batches_done * cfg.batch_size, best_dev=state.best_dev,
+                       history=state.history, precision=precision, note=note)

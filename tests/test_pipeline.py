@@ -1,0 +1,76 @@
+"""The three stages end to end on classification with a tiny model, and the cache-hit second run."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from stopover.config import RunConfig, from_dict
+from stopover.grid import run_grid
+from stopover.store import read_results
+from tests.fixtures import write_nli_fixtures
+
+LANGS = {"eng", "deu", "fra", "spa"}
+
+
+def tiny_config(tmp_path, **over) -> RunConfig:
+    data = write_nli_fixtures(tmp_path / "data")
+    base = {"name": "t", "model": "tiny:64x2", "output_dir": str(tmp_path / "runs"), "data_dir": str(data),
+            "pool": ["mnli"], "targets": ["xnli"],
+            "tasks": {"xnli": {"languages": sorted(LANGS)}},
+            "intermediate": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 32},
+            "target": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 32},
+            "evaluation": {"batch_size": 32, "max_length": 32}}
+    base.update(over)
+    return from_dict(RunConfig, base)
+
+
+def sets(*specs):
+    return [SimpleNamespace(strategy=s, name="+".join(t) or "none", tasks=t, budget=None, reference=False)
+            for s, t in specs]
+
+
+def test_three_stages_and_reuse(tmp_path):
+    cfg = tiny_config(tmp_path)
+    grid = sets(("none", ()), ("explicit", ("mnli",)))
+    run_dir, pipe = run_grid(cfg, sets=grid)
+    # 1 intermediate + 2 targets (one per set) + 2 evaluations
+    assert len(pipe.trained) == 5
+    rows = read_results(run_dir)
+    evals = [r for r in rows if r.stage == "eval" and r.primary]
+    assert {(r.intermediate, r.language) for r in evals} == {(i, l) for i in ("none", "mnli") for l in LANGS}
+    assert all(r.metric == "accuracy" and 0 <= r.value <= 100 and r.n == 24 for r in evals)
+    assert all(r.split == "test" and r.task == "xnli" and r.seed == 0 for r in evals)
+    # intermediate stage recorded its English dev score; resolved configs sit beside the outputs
+    assert any(r.stage == "intermediate" and r.task == "mnli" and r.split == "dev" for r in rows)
+    stage_dirs = list((run_dir / "stages").iterdir())
+    assert len(stage_dirs) == 5 and all((d / "config.yaml").exists() and (d / "DONE").exists()
+                                            for d in stage_dirs)
+    assert (run_dir / "config.yaml").exists()
+
+    # second identical invocation: nothing trained, same rows, no duplicates
+    before = (run_dir / "results.jsonl").read_text()
+    _, pipe2 = run_grid(cfg, sets=grid)
+    assert pipe2.trained == []
+    assert (run_dir / "results.jsonl").read_text() == before
+
+
+def test_intermediate_stage_shared_across_targets_and_strategies(tmp_path):
+    cfg = tiny_config(tmp_path, targets=["xnli"], seeds=[0])
+    grid = sets(("explicit", ("mnli",)), ("single", ("mnli",)))  # two strategies, the same set
+    run_dir, pipe = run_grid(cfg, sets=grid)
+    assert len(pipe.trained) == 3  # one intermediate, one target, one eval: shared by both strategies
+    rows = [r for r in read_results(run_dir) if r.stage == "eval" and r.primary]
+    assert {r.strategy for r in rows} == {"explicit", "single"}
+    assert len(rows) == 2 * len(LANGS)
+
+
+def test_config_change_invalidates_only_downstream(tmp_path):
+    cfg = tiny_config(tmp_path)
+    grid = sets(("explicit", ("mnli",)))
+    run_grid(cfg, sets=grid)
+    changed = tiny_config(tmp_path, target={"epochs": 2, "batch_size": 16, "lr": 1e-3, "max_length": 32})
+    _, pipe = run_grid(changed, sets=grid)
+    assert len(pipe.trained) == 2  # new target + eval; the intermediate stage is re-used

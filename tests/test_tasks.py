@@ -1,0 +1,41 @@
+"""The task registry: declarations, did-you-mean, every registered task well formed."""
+
+from __future__ import annotations
+
+import pytest
+
+from stopover.errors import LanguageError, TaskError
+from stopover.formats import get_format
+from stopover.metrics import METRICS
+from stopover.tasks import FORMATS, all_tasks, get_task
+
+
+def test_backbone_tasks_registered():
+    names = {t.name for t in all_tasks()}
+    assert {"mnli", "qqp", "anli", "anli_plus", "xnli", "pawsx"} <= names
+
+
+def test_did_you_mean():
+    with pytest.raises(TaskError, match="did you mean xnli"):
+        get_task("xnly")
+
+
+@pytest.mark.parametrize("task", all_tasks(), ids=lambda t: t.name)
+def test_every_task_is_well_formed(task):
+    assert task.format in FORMATS
+    assert task.metric in METRICS
+    assert task.languages and len(set(task.languages)) == len(task.languages)
+    assert task.hub is not None or task.options.get("union_of") or task.options.get("local_only")
+    if task.train_task:
+        assert get_task(task.train_task).format == task.format
+    if task.format == "classification":
+        assert task.labels
+    get_format(task.format)  # the format module exists
+
+
+def test_xnli_languages_and_codes():
+    xnli = get_task("xnli")
+    assert len(xnli.languages) == 15 and xnli.code("deu") == "de"
+    assert xnli.check_language("deu") == "deu"
+    with pytest.raises(LanguageError, match="has no language"):
+        xnli.check_language("jpn")
