@@ -559,7 +559,8 @@ def _compare_cells(a: _Cell, b: _Cell, x: np.ndarray, n_boot: int, n_perm: int, 
     lo, hi, _ = _percentile_ci(reps, ci)
     p, method = sign_flip_pvalue(ma - mb, x, n_perm, rng)
     out = {"slope_a": sa, "slope_b": sb, "diff": sa - sb, "diff_lo": lo, "diff_hi": hi,
-           "p_perm": p, "perm_method": method, "n_draws_b": len(b.draws) if b.has_draws else 0}
+           "p_perm": p, "perm_method": method, "n_draws_b": len(b.draws) if b.has_draws else 0,
+           "distance_min": float(x.min()), "distance_max": float(x.max())}
     if b.has_draws:
         draw_slopes = np.array([d["slope"] for d in _per_draw_stats(b, x, "score")])
         share, p_draws = draw_rank_pvalue(sa, draw_slopes)
@@ -612,7 +613,8 @@ def comparisons(scores: pd.DataFrame, distances: pd.DataFrame, kinds: Sequence[s
                 res = _compare_cells(a, b, x, n_boot, n_perm, ci,
                                      _rng(seed, "compare", ca, cb, task, kind))
                 rows.append(dict(base, n_languages=len(langs), **res, estimable=True, note=""))
-    cols = ["comparison", "condition_a", "condition_b", "task", "kind", "measure", "n_languages", "slope_a",
+    cols = ["comparison", "condition_a", "condition_b", "task", "kind", "measure", "n_languages",
+            "distance_min", "distance_max", "slope_a",
             "slope_b", "diff", "diff_lo", "diff_hi", "p_perm", "perm_method", "p_holm", "n_draws_b",
             "share_draws_steeper", "p_draws", "p_draws_holm", "estimable", "note"]
     comp = pd.DataFrame(rows).reindex(columns=cols)
@@ -846,10 +848,11 @@ def _slug(text: str) -> str:
 # --------------------------------------------------------------------------- summary
 
 
-def _fmt_p(p: float) -> str:
+def _p_text(label: str, p: float) -> str:
+    """'label = 0.012', 'label < 0.001' or 'label not available'."""
     if not np.isfinite(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+        return f"{label} not available"
+    return f"{label} < 0.001" if p < 0.001 else f"{label} = {p:.3f}"
 
 
 def summarize(comp: pd.DataFrame, robust: pd.DataFrame, mixed: pd.DataFrame, kinds: Sequence[str],
@@ -919,12 +922,14 @@ def _pair_paragraph(comp: pd.DataFrame, robust: pd.DataFrame, mixed: pd.DataFram
         includes = (np.isfinite(row["diff_lo"]) and row["diff_lo"] <= 0 <= row["diff_hi"])
         sentence = (f"On {row['task']} with {kind} distance, the score changes by {row['slope_a']:.1f} points per "
                     f"unit of distance with {d} and by {row['slope_b']:.1f} with {r}: {d} falls {side} "
-                    f"steeply by {abs(row['diff']):.1f} points per unit ({ci_txt}"
-                    f"{', which includes zero' if includes else ''}; permutation p = {_fmt_p(row['p_perm'])}, "
-                    f"Holm-adjusted p = {_fmt_p(row['p_holm'])}")
+                    f"steeply by {abs(row['diff']):.1f} points per unit of distance, "
+                    f"{abs(row['diff']) * (row['distance_max'] - row['distance_min']):.1f} points over the "
+                    f"observed range {row['distance_min']:.2f} to {row['distance_max']:.2f} ({ci_txt}"
+                    f"{', which includes zero' if includes else ''}; {_p_text('permutation p', row['p_perm'])}, "
+                    f"{_p_text('Holm-adjusted p', row['p_holm'])})")
         if np.isfinite(row.get("share_draws_steeper", np.nan)):
             sentence += (f"; {row['share_draws_steeper'] * 100:.0f}% of random draws have a steeper slope, "
-                         f"draw-rank p = {_fmt_p(row['p_draws'])}")
+                         f"{_p_text('draw-rank p', row['p_draws'])}")
         out.append(sentence + ").")
     out.append(f"Across all {len(est)} task x distance-kind tests, {len(sig)} are significant after Holm "
                f"correction at alpha = {alpha}" + (
@@ -938,7 +943,7 @@ def _pair_paragraph(comp: pd.DataFrame, robust: pd.DataFrame, mixed: pd.DataFram
             m = mrow.iloc[0]
             out.append(f"The mixed-effects model pooling tasks ({kind}) puts the slope difference at "
                        f"{m['estimate']:+.1f} points per unit distance ({pct} CI [{m['ci_lo']:+.1f}, "
-                       f"{m['ci_hi']:+.1f}], p = {_fmt_p(m['p'])}"
+                       f"{m['ci_hi']:+.1f}], {_p_text('p', m['p'])}"
                        f"{'; the fit did not converge' if not m['converged'] else ''}).")
     return " ".join(out)
 

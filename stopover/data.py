@@ -36,8 +36,12 @@ _OPTIONAL = {"text_b", "question", "context", "id"}
 
 
 def find_local_file(directory: Path, task: Task, language: str, split: str) -> Path | None:
+    if task.locate is not None:
+        found = task.locate(directory, task, language, split)
+        if found is not None:
+            return Path(found)
     for lang in dict.fromkeys((language, task.code(language))):
-        for ext in FILE_TYPES:
+        for ext in (*task.readers, *FILE_TYPES):
             path = directory / lang / f"{split}.{ext}"
             if path.exists():
                 return path
@@ -169,7 +173,7 @@ def canonicalize(rows: list[dict[str, Any]], task: Task, where: str) -> list[dic
                 ex[key] = row[source]
             elif key in row:
                 ex[key] = row[key]
-            elif key in _OPTIONAL:
+            elif key in _OPTIONAL and key not in task.columns:  # declared columns are required
                 ex[key] = None if key == "text_b" else (str(i) if key == "id" else "")
             else:
                 raise DataError(f"{where}: row {i + 1} has no column {source!r} for {key!r} (columns: "
@@ -204,7 +208,9 @@ def load_examples(task: Task | str, split: str = "train", language: str = "eng",
         directory = Path(data_dir)
         path = find_local_file(directory, task, language, split)
         if path is not None:
-            rows, where = read_table(path), str(path)
+            reader = next((fn for ext, fn in task.readers.items() if path.name.endswith("." + ext)), None)
+            rows = reader(path, task, language) if reader else read_table(path)
+            where = str(path)
         elif task.hub is None:
             raise DataError(f"{directory}: no {split} file for task {task.name!r}, language {language!r}; "
                             f"expected {directory}/{language}/{split}.<{'|'.join(FILE_TYPES)}>")

@@ -60,6 +60,12 @@ class Task:
     citation: str = ""
     convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # row -> canonical, for odd schemas
     options: dict[str, Any] = field(default_factory=dict)  # format-specific settings
+    # Local files beyond the flat tables: extra readers by file suffix (e.g. "conllu.gz",
+    # "json"), each `reader(path, task, language) -> rows`, and an optional `locate(dir, task,
+    # language, split) -> Path | None` for layouts other than <dir>/<language>/<split>.<ext>
+    # (e.g. LASER's tatoeba.<xxx>-eng.<xxx>).
+    readers: dict[str, Callable[..., list[dict[str, Any]]]] = field(default_factory=dict)
+    locate: Callable[..., Any] | None = None
 
     def code(self, language: str) -> str:
         return self.lang_codes.get(language, language)

@@ -1,0 +1,364 @@
+"""Selection strategies: how a pool of English intermediate tasks becomes intermediate sets.
+
+A strategy is one function `fn(ctx: SelectionContext, **options) ->
+list[IntermediateSet]`, registered with `@strategy("name")`; its keyword
+options are what a config may set for it. Built in:
+
+- `none`: no intermediate training (the baseline);
+- `single`: each pool task alone;
+- `all`: every pool task together (multi-task);
+- `diversity-topk`: the k most diverse tasks, by the composite diversity
+  score or one named measure (`measure=`);
+- `diversity-cover`: greedily the k tasks whose samples, pooled, have the
+  highest Vendi score (needs `ctx.union_vendi`, see
+  `stopover.diversity.union_vendi`);
+- `random-k`: R distinct random k-subsets (seeded): the control for the
+  diversity strategies, with the same k and the same example budget;
+- `explicit`: a set the user lists (`tasks=[...]`);
+- `oracle`: post hoc, the set with the best English dev score for a target
+  task (`ctx.dev_scores`); `reference=True`, a ceiling to report, never a
+  method. Without dev scores it yields nothing (it needs finished runs).
+
+Sets built by a strategy list their tasks in pool order, so the same subset
+reached by two strategies has one name (and trains once: stages are cached
+by config); `explicit` keeps the user's order (it may be the training order).
+
+Budget: k-task sets (diversity-topk, diversity-cover, random-k) all get
+`ctx.subset_budget()` total training examples: `ctx.budget` when set, else
+the sum of the k smallest pool example counts (the largest budget that every
+k-subset can meet without repeating examples), else None (each set uses all
+its data; the sets are then not budget-matched). Other non-empty sets get
+`ctx.budget` (None = all their data). How a budget is split across a set's
+tasks is the training stage's business.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import itertools
+import math
+import random
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from stopover.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class IntermediateSet:
+    """The English tasks of one intermediate stage, and where they came from.
+
+    `name` is the tasks joined by "+" ("none" for no task), the value of
+    `ResultRow.intermediate`; `draw` numbers random-k draws (0..R-1);
+    `budget` is the total number of training examples (None = all);
+    `reference` marks sets that are not methods (the oracle).
+    """
+
+    name: str
+    tasks: tuple[str, ...]
+    strategy: str
+    draw: int | None = None
+    budget: int | None = None
+    reference: bool = False
+
+    @classmethod
+    def of(cls, tasks: Iterable[str], strategy: str, *, draw: int | None = None, budget: int | None = None,
+           reference: bool = False) -> "IntermediateSet":
+        tasks = tuple(tasks)
+        return cls(set_name(tasks), tasks, strategy, draw, budget if tasks else None, reference)
+
+
+def set_name(tasks: Sequence[str]) -> str:
+    """"none" for no task, else the task names joined by "+"."""
+    return "+".join(tasks) if tasks else "none"
+
+
+def parse_set_name(name: str) -> tuple[str, ...]:
+    """The inverse of `set_name`."""
+    return () if name == "none" else tuple(name.split("+"))
+
+
+@dataclass(frozen=True)
+class SelectionContext:
+    """What strategies may use.
+
+    pool: the candidate English intermediate tasks (in a fixed order);
+    k: the subset size of the k-task strategies; seed and draws (R): the
+    random-k draws; budget: total training examples per set (see the module
+    docstring); composite: {task: composite diversity} (higher = more
+    diverse); profiles: {task: {measure: value}}; directions: {measure:
+    higher_is_more_diverse} for `profiles` (default: the registered
+    measures'); example_counts: {task: training examples}; union_vendi:
+    tasks -> Vendi score of their pooled samples; dev_scores: {set name:
+    English dev score} of one target task, for the oracle.
+    """
+
+    pool: tuple[str, ...]
+    k: int = 2
+    seed: int = 0
+    draws: int = 10
+    budget: int | None = None
+    composite: Mapping[str, float] | None = None
+    profiles: Mapping[str, Mapping[str, float]] | None = None
+    directions: Mapping[str, bool] | None = None
+    example_counts: Mapping[str, int] | None = None
+    union_vendi: Callable[[Sequence[str]], float] | None = field(default=None, compare=False)
+    dev_scores: Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pool", tuple(self.pool))
+        dupes = sorted({t for t in self.pool if self.pool.count(t) > 1})
+        if dupes:
+            raise ConfigError(f"selection pool lists task(s) twice: {', '.join(dupes)}")
+        if self.draws < 1:
+            raise ConfigError(f"selection draws must be >= 1, got {self.draws}")
+        if self.budget is not None and self.budget < 1:
+            raise ConfigError(f"selection budget must be >= 1 examples, got {self.budget}")
+
+    def check_k(self, k: int) -> int:
+        if not 1 <= k <= len(self.pool):
+            raise ConfigError(f"selection k={k} must be between 1 and the pool size {len(self.pool)} "
+                              f"(pool: {', '.join(self.pool) or 'empty'})")
+        return k
+
+    def subset_budget(self, k: int | None = None) -> int | None:
+        """The shared example budget of k-task sets (see the module docstring)."""
+        k = self.k if k is None else k
+        if self.budget is not None:
+            return self.budget
+        counts = self.example_counts or {}
+        if self.pool and all(t in counts for t in self.pool):
+            return int(sum(sorted(int(counts[t]) for t in self.pool)[:k]))
+        return None
+
+    def in_pool_order(self, tasks: Iterable[str]) -> tuple[str, ...]:
+        chosen = set(tasks)
+        return tuple(t for t in self.pool if t in chosen)
+
+
+Strategy = Callable[..., list[IntermediateSet]]
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def strategy(name: str) -> Callable[[Strategy], Strategy]:
+    """Register `fn(ctx, **options) -> list[IntermediateSet]` as the strategy `name`."""
+    def wrap(fn: Strategy) -> Strategy:
+        STRATEGIES[name] = fn
+        return fn
+    return wrap
+
+
+# ---------------------------------------------------------------- built-in strategies
+
+
+@strategy("none")
+def _none(ctx: SelectionContext) -> list[IntermediateSet]:
+    return [IntermediateSet.of((), "none")]
+
+
+@strategy("single")
+def _single(ctx: SelectionContext) -> list[IntermediateSet]:
+    return [IntermediateSet.of((t,), "single", budget=ctx.budget) for t in ctx.pool]
+
+
+@strategy("all")
+def _all(ctx: SelectionContext) -> list[IntermediateSet]:
+    if not ctx.pool:
+        raise ConfigError("strategy 'all' needs a non-empty task pool")
+    return [IntermediateSet.of(ctx.pool, "all", budget=ctx.budget)]
+
+
+def _diversity_scores(ctx: SelectionContext, measure: str | None) -> dict[str, float]:
+    """{task: score}, higher = more diverse, from the composite or one measure."""
+    if measure is None:
+        if ctx.composite is None:
+            raise ConfigError("diversity strategies need composite diversity scores "
+                              "(run `stopover diversity` on the pool, or give measure=NAME with profiles)")
+        scores = dict(ctx.composite)
+    else:
+        if ctx.profiles is None:
+            raise ConfigError(f"diversity measure {measure!r} needs per-task diversity profiles")
+        from stopover.diversity import directions as registered
+
+        direction = dict(registered())
+        direction.update(ctx.directions or {})
+        lacking = [t for t in ctx.pool if measure not in ctx.profiles.get(t, {})]
+        if lacking:
+            known = sorted({m for p in ctx.profiles.values() for m in p})
+            close = difflib.get_close_matches(measure, known, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; measures: {', '.join(known)}"
+            raise ConfigError(f"diversity measure {measure!r} missing for task(s) {', '.join(lacking)}{hint}")
+        if measure not in direction:
+            raise ConfigError(f"no direction known for diversity measure {measure!r}; set directions")
+        sign = 1.0 if direction[measure] else -1.0
+        scores = {t: sign * float(ctx.profiles[t][measure]) for t in ctx.pool}
+    lacking = [t for t in ctx.pool if t not in scores]
+    if lacking:
+        raise ConfigError(f"no diversity score for pool task(s) {', '.join(lacking)}")
+    return scores
+
+
+@strategy("diversity-topk")
+def _diversity_topk(ctx: SelectionContext, k: int | None = None, measure: str | None = None) -> list[IntermediateSet]:
+    k = ctx.check_k(ctx.k if k is None else k)
+    scores = _diversity_scores(ctx, measure)
+    # ties go to the earlier pool task: the ranking is deterministic
+    ranked = sorted(ctx.pool, key=lambda t: (-scores[t], ctx.pool.index(t)))
+    return [IntermediateSet.of(ctx.in_pool_order(ranked[:k]), "diversity-topk", budget=ctx.subset_budget(k))]
+
+
+@strategy("diversity-cover")
+def _diversity_cover(ctx: SelectionContext, k: int | None = None) -> list[IntermediateSet]:
+    k = ctx.check_k(ctx.k if k is None else k)
+    if ctx.union_vendi is None:
+        raise ConfigError("strategy 'diversity-cover' needs a union-sample Vendi function "
+                          "(SelectionContext.union_vendi; see stopover.diversity.union_vendi)")
+    chosen: list[str] = []
+    for _ in range(k):
+        best, best_score = None, -math.inf
+        for t in ctx.pool:
+            if t in chosen:
+                continue
+            score = float(ctx.union_vendi(tuple(chosen) + (t,)))
+            if score > best_score:  # strict: ties keep the earlier pool task
+                best, best_score = t, score
+        assert best is not None
+        chosen.append(best)
+    return [IntermediateSet.of(ctx.in_pool_order(chosen), "diversity-cover", budget=ctx.subset_budget(k))]
+
+
+@strategy("random-k")
+def _random_k(ctx: SelectionContext, k: int | None = None, draws: int | None = None,
+              seed: int | None = None) -> list[IntermediateSet]:
+    k = ctx.check_k(ctx.k if k is None else k)
+    r = ctx.draws if draws is None else draws
+    if r < 1:
+        raise ConfigError(f"random-k draws must be >= 1, got {r}")
+    rng = random.Random(ctx.seed if seed is None else seed)
+    n = len(ctx.pool)
+    possible = math.comb(n, k)
+    if r > possible:
+        warnings.warn(f"random-k: only {possible} distinct {k}-subsets of a pool of {n}; "
+                      f"drawing all of them instead of {r}", stacklevel=2)
+        r = possible
+    if possible <= 100_000:
+        # sample from the enumerated subsets: distinct by construction, no rejection loop
+        subsets = [tuple(c) for c in rng.sample(list(itertools.combinations(range(n), k)), r)]
+    else:
+        seen: set[tuple[int, ...]] = set()
+        subsets = []
+        while len(subsets) < r:
+            c = tuple(sorted(rng.sample(range(n), k)))
+            if c not in seen:
+                seen.add(c)
+                subsets.append(c)
+    budget = ctx.subset_budget(k)
+    return [IntermediateSet.of(tuple(ctx.pool[i] for i in c), "random-k", draw=d, budget=budget)
+            for d, c in enumerate(subsets)]
+
+
+@strategy("explicit")
+def _explicit(ctx: SelectionContext, tasks: Sequence[str] = ()) -> list[IntermediateSet]:
+    if isinstance(tasks, str):
+        tasks = parse_set_name(tasks)
+    tasks = tuple(tasks)
+    if any(not isinstance(t, str) or not t or "+" in t for t in tasks):
+        raise ConfigError(f"strategy 'explicit': tasks must be task names, got {list(tasks)}")
+    if len(set(tasks)) != len(tasks):
+        raise ConfigError(f"strategy 'explicit' lists a task twice: {list(tasks)}")
+    return [IntermediateSet.of(tasks, "explicit", budget=ctx.budget)]
+
+
+@strategy("oracle")
+def _oracle(ctx: SelectionContext) -> list[IntermediateSet]:
+    if not ctx.dev_scores:
+        return []  # post hoc: chosen after the runs, by `select_oracle`
+    return [select_oracle(ctx.dev_scores)]
+
+
+def select_oracle(dev_scores: Mapping[str, float]) -> IntermediateSet:
+    """The intermediate set with the best English dev score (ties: the first name in sorted order).
+
+    A reference point (reference=True): it uses the evaluation data's
+    language's dev scores to choose, so it is a ceiling, never a method.
+    """
+    finite = {name: float(v) for name, v in dev_scores.items() if math.isfinite(float(v))}
+    if not finite:
+        raise ConfigError("oracle: no finite English dev scores to choose from")
+    best = min(finite, key=lambda name: (-finite[name], name))
+    return IntermediateSet.of(parse_set_name(best), "oracle", reference=True)
+
+
+def dev_scores_from_results(rows: Iterable[Any], target: str, *, language: str = "eng",
+                            split: str = "dev") -> dict[str, float]:
+    """{intermediate set name: mean primary English dev score over seeds} of one target task.
+
+    Reads tidy result rows (`stopover.store.ResultRow`) from the target and
+    evaluation stages; the intermediate stage's own scores are ignored.
+    """
+    sums: dict[str, list[float]] = {}
+    for row in rows:
+        task = getattr(row, "target", "") or row.task
+        if (row.stage != "intermediate" and task == target and row.language == language
+                and row.split == split and row.primary):
+            sums.setdefault(row.intermediate, []).append(float(row.value))
+    return {name: sum(v) / len(v) for name, v in sums.items()}
+
+
+# ---------------------------------------------------------------- expansion
+
+
+def _parse_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """"name" | {"name": ..., **options} | {name: {options}} | {"explicit": [tasks]}."""
+    if isinstance(spec, str):
+        return spec, {}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"a selection strategy is a name or a mapping, got {spec!r}")
+    if "name" in spec:
+        options = {k: v for k, v in spec.items() if k != "name"}
+        return str(spec["name"]), options
+    if len(spec) == 1:
+        (name, value), = spec.items()
+        if isinstance(value, Mapping):
+            return str(name), dict(value)
+        if name == "explicit" and isinstance(value, (list, tuple, str)):
+            return "explicit", {"tasks": value}
+        if value is None:
+            return str(name), {}
+    raise ConfigError(f"selection strategy {dict(spec)!r}: write a name, {{name: NAME, option: value}}, "
+                      "or {NAME: {option: value}}")
+
+
+def _unknown(name: str) -> ConfigError:
+    close = difflib.get_close_matches(name, list(STRATEGIES), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return ConfigError(f"unknown selection strategy {name!r}; {hint}valid: {', '.join(STRATEGIES)}")
+
+
+def expand(strategies: Sequence[str | Mapping[str, Any]], ctx: SelectionContext) -> list[IntermediateSet]:
+    """The intermediate sets of every strategy, in order, without repeats.
+
+    A set repeated exactly (same strategy, tasks, draw, budget, e.g. a
+    strategy listed twice or an explicit set listed twice) is kept once. The
+    same tasks under two strategies stay as two sets, since results are
+    reported per strategy; the pipeline's stage cache trains them once.
+    """
+    out: list[IntermediateSet] = []
+    seen: set[IntermediateSet] = set()
+    for spec in strategies:
+        name, options = _parse_spec(spec)
+        fn = STRATEGIES.get(name)
+        if fn is None:
+            raise _unknown(name)
+        params = list(inspect.signature(fn).parameters)[1:]
+        bad = sorted(set(options) - set(params))
+        if bad:
+            raise ConfigError(f"selection strategy {name!r} has no option(s) {', '.join(bad)}; "
+                              f"its options: {', '.join(params) or 'none'}")
+        for s in fn(ctx, **options):
+            if s not in seen:
+                seen.add(s)
+                out.append(s)
+    return out
