@@ -295,6 +295,14 @@ def condition_labels(ev: pd.DataFrame) -> pd.Series:
 def score_table(ev: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     """Primary-metric scores with English score, gap and relative score per row."""
     prim = ev[ev["primary"].astype(bool)].copy()
+    # One headline metric per task: a task flagging several as primary keeps F1 if among them, else
+    # the alphabetically first, so that no language is scored twice in a regression.
+    for task, metrics in prim.groupby("task")["metric"].unique().items():
+        if len(metrics) > 1:
+            keep = next((m for m in sorted(metrics) if m.lower() in QA_F1_NAMES), sorted(metrics)[0])
+            notes.append(f"task {task} has several primary metrics ({', '.join(sorted(metrics))}); "
+                         f"used {keep}")
+            prim = prim[(prim["task"] != task) | (prim["metric"] == keep)]
     prim["condition"] = condition_labels(prim)
     keys = ["condition", "strategy", "intermediate", "task", "seed", "language", "model", "metric"]
     dup = prim.duplicated(keys, keep=False)
@@ -827,7 +835,7 @@ def xtreme_tables(ev: pd.DataFrame, scores: pd.DataFrame, distances: pd.DataFram
         wide = wide[cols]
         wide["avg"] = wide.mean(axis=1, skipna=False)
         wide.index.name = "condition"
-        tables[f"languages_{_slug(task)}"] = wide.round(2).reset_index()
+        tables[f"languages_{slug(task)}"] = wide.round(2).reset_index()
 
     rk = robust[(robust["kind"] == kind) & (robust["measure"] == "score")]
     if not rk.empty:
@@ -837,11 +845,12 @@ def xtreme_tables(ev: pd.DataFrame, scores: pd.DataFrame, distances: pd.DataFram
             return f"{r['slope']:.1f} [{r['slope_lo']:.1f}, {r['slope_hi']:.1f}]"
         slopes = rk.assign(cell=rk.apply(fmt, axis=1)).pivot(index="condition", columns="task", values="cell")
         slopes.index.name = "condition"
-        tables[f"slopes_{_slug(kind)}"] = slopes.reset_index()
+        tables[f"slopes_{slug(kind)}"] = slopes.reset_index()
     return tables
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A file-name-safe form of a task or kind name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
 
 
@@ -926,10 +935,14 @@ def _pair_paragraph(comp: pd.DataFrame, robust: pd.DataFrame, mixed: pd.DataFram
                     f"{abs(row['diff']) * (row['distance_max'] - row['distance_min']):.1f} points over the "
                     f"observed range {row['distance_min']:.2f} to {row['distance_max']:.2f} ({ci_txt}"
                     f"{', which includes zero' if includes else ''}; {_p_text('permutation p', row['p_perm'])}, "
-                    f"{_p_text('Holm-adjusted p', row['p_holm'])})")
+                    f"{_p_text('Holm-adjusted p', row['p_holm'])}")
         if np.isfinite(row.get("share_draws_steeper", np.nan)):
             sentence += (f"; {row['share_draws_steeper'] * 100:.0f}% of random draws have a steeper slope, "
                          f"{_p_text('draw-rank p', row['p_draws'])}")
+            floor = 2 / (row["n_draws_b"] + 1)
+            if floor > alpha:
+                sentence += (f"; with {int(row['n_draws_b'])} draws this test cannot go below {floor:.3f}, "
+                             f"reaching {alpha} needs at least {math.ceil(2 / alpha - 1)} draws")
         out.append(sentence + ").")
     out.append(f"Across all {len(est)} task x distance-kind tests, {len(sig)} are significant after Holm "
                f"correction at alpha = {alpha}" + (

@@ -95,6 +95,8 @@ def _check_tags(what: str, pred_tags: Sequence[Sequence[str]],
         if len(p) != len(g):
             raise DataError(f"{what}: sentence {i} has {len(p)} predicted tags but {len(g)} gold tags; "
                             "predict exactly one tag per gold token")
+        if "" in p or "" in g:
+            raise DataError(f"{what}: sentence {i} has an empty tag string; every token needs a tag")
     return pred, gold
 
 
@@ -124,32 +126,42 @@ def seqeval_f1(pred_tags: Sequence[Sequence[str]], gold_tags: Sequence[Sequence[
     return _seqeval_scores(pred, gold)
 
 
+def _seqeval_v0_tag(tag: str) -> str:
+    """Rewrite a tag so seqeval 1.x chunks it as seqeval 0.0.x (XTREME's) did.
+
+    seqeval 0.0.x read a tag as (tag[0], tag.split("-")[-1]); 1.x reads
+    (tag[0], tag[1:].split("-", 1)[-1] or "_"). "N-NOUN" gives 1.x the old
+    reading of "NOUN"; IOB tags such as "B-PER" are unchanged.
+    """
+    return f"{tag[0]}-{tag.split('-')[-1]}"
+
+
 def pos_scores(pred_tags: Sequence[Sequence[str]], gold_tags: Sequence[Sequence[str]]) -> Scores:
     """UD POS scores: `f1` as the XTREME leaderboard computes it, and `token_accuracy`.
 
-    XTREME's evaluate.py scores udpos with the same seqeval call as NER, on raw
-    UPOS tags. seqeval (1.2.2, the installed version) reads a tag without a
-    "B-"/"I-" prefix as: first character = chunk tag, the rest = chunk type. So:
-      - "NOUN" is tag "N", type "OUN"; consecutive identical tags merge into one
-        chunk: gold NOUN NOUN VERB has 2 chunks (0-1 "OUN", 2 "ERB"), so pred
-        NOUN VERB VERB (0 "OUN", 1-2 "ERB") matches none of them: F1 0 although
-        2 of 3 tokens are right (token accuracy 66.7);
-      - tags starting with B/I/E/S/O act as IOBES prefixes: "SCONJ" is a single-
-        token chunk of type "CONJ" (so SCONJ SCONJ is two chunks), "INTJ" continues
-        a chunk of type "NTJ", and "CCONJ" (type "CONJ") directly before "SCONJ"
-        is absorbed and lost;
-      - "X" has the empty type "_", the same as the "O" that seqeval puts after
-        every sentence, so a run of X that ends a sentence is never closed and
-        never counted (a sentence of only X has no chunks at all).
-    This is the leaderboard number, reproduced as is; `token_accuracy` is the
-    ordinary per-token POS accuracy (correct tags / tokens, times 100).
+    XTREME's evaluate.py scores udpos with the same seqeval call as NER, on the
+    raw UPOS tags. seqeval reads a tag's first character as its IOBES prefix and
+    (in 0.0.x, current when XTREME was published; `pip install seqeval` unpinned
+    in its install_tools.sh) the whole tag as the chunk type. So:
+      - consecutive identical tags merge into one chunk: gold NOUN NOUN VERB has
+        2 chunks (NOUN 0-1, VERB 2), pred NOUN VERB VERB has NOUN 0, VERB 1-2,
+        and none match: F1 0 although 2 of 3 tokens are right (accuracy 66.7);
+      - a tag starting with "S" (SCONJ, SYM) is a single-token chunk, so SCONJ
+        SCONJ is two chunks; one starting with "I" (INTJ) continues a chunk of
+        the same tag like any other; chunks never span sentences.
+    Later seqeval (1.x, installed here) reads the type as tag[1:] ("OUN"), which
+    also makes CCONJ and SCONJ one type ("CONJ": a CCONJ right before SCONJ is
+    lost) and X the empty type "_" (an X ending a sentence is never counted).
+    Tags are rewritten with `_seqeval_v0_tag` so the installed seqeval gives the
+    0.0.x numbers. `token_accuracy` is ordinary POS accuracy (correct / tokens).
     """
     pred, gold = _check_tags("pos_scores", pred_tags, gold_tags)
     total = sum(len(g) for g in gold)
     if total == 0:
         raise DataError("pos_scores: every sentence is empty; pass at least one tagged token")
     correct = sum(1 for p, g in zip(pred, gold) for pt, gt in zip(p, g) if pt == gt)
-    scores = _seqeval_scores(pred, gold)
+    scores = _seqeval_scores([[_seqeval_v0_tag(t) for t in s] for s in pred],
+                             [[_seqeval_v0_tag(t) for t in s] for s in gold])
     return {"f1": scores["f1"], "token_accuracy": _ratio(correct, total)}
 
 
@@ -288,6 +300,11 @@ def squad_v2(predictions: Mapping[str, str], references: Mapping[str, Sequence[s
 
 
 # --------------------------------------------------------------------------- MLQA
+
+# Reproduces facebookresearch/MLQA `mlqa_evaluation_v1.py` (read at commit 5ef5c731,
+# https://github.com/facebookresearch/MLQA/blob/master/mlqa_evaluation_v1.py), which XTREME
+# downloads as third_party/evaluate_mlqa.py: normalize_answer applies lower ->
+# remove_punc -> remove_articles(lang) -> white_space_fix(lang), in that order.
 
 # MLQA's answer languages, ISO 639-1 (as the official script takes them) and 639-3.
 MLQA_LANGUAGES = {"en": "en", "eng": "en", "es": "es", "spa": "es", "de": "de", "deu": "de",

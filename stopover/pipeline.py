@@ -230,7 +230,14 @@ class Pipeline:
         per_task = identity["per_task_examples"]
         info: dict[str, Any] = {"tasks": {}}
         encoder_path = model_path
-        for name in tasks:  # sequential: each task gets a fresh head on the current encoder
+        if len(tasks) > 1 and self.cfg.multitask.mode == "mixed":
+            model, result = self._train_mixed(tasks, model_path, seed, per_task)
+            info["mixed"] = {"best_dev": result.best_dev, "steps": result.steps, "precision": result.precision}
+            self._save_encoder(model, model_path, stage.encoder_dir)
+            tasks_to_run: tuple[str, ...] = ()
+        else:
+            tasks_to_run = tasks
+        for name in tasks_to_run:  # sequential: each task gets a fresh head on the current encoder
             task = get_task(name)
             model, result = self._train_task(task, encoder_path, self.cfg.intermediate, seed,
                                              limit=per_task, label=f"intermediate {name}")
@@ -343,6 +350,59 @@ class Pipeline:
         self.log(f"{label}: {len(examples)} examples, {cfg.epochs:g} epoch(s)")
         result = train(model, feats, lambda b: fmt.collate(b, tokenizer), cfg, seed=seed, dev_score=dev_fn,
                        progress=self.progress, description=label)
+        return model, result
+
+    def _train_mixed(self, tasks: tuple[str, ...], encoder_path: str, seed: int, per_task: int | None):
+        """Multi-task training with one shared encoder (see stopover.multitask)."""
+        from stopover.formats import get_format
+        from stopover.multitask import MultiTaskModel, mixed_batch_plan
+        from stopover.train import seed_everything, train
+
+        cfg, mt = self.cfg.intermediate, self.cfg.multitask
+        tokenizer = self.load_tokenizer(encoder_path)
+        feats: list[dict] = []
+        task_of: list[str] = []
+        devs = {}
+        models = {}
+        seed_everything(seed)
+        for name in tasks:
+            task = get_task(name)
+            fmt = get_format(task.format)
+            examples = self.examples(task, "train", "eng", limit=per_task, sample_seed=DATA_SEED)
+            part = self.features(fmt, task, examples, tokenizer, cfg.max_length, train=True,
+                                 data_key=[self.fingerprint(task, ("train",), ("eng",)), per_task])
+            feats.extend(part)
+            task_of.extend([name] * len(part))
+            models[name] = fmt.build_model(encoder_path, task)
+            try:
+                dev = self.examples(task, "dev", "eng", limit=cfg.max_dev_examples)
+                devs[name] = (task, fmt, dev, fmt.featurize(dev, tokenizer, task, cfg.max_length, train=False))
+            except DataError:
+                pass
+        model = MultiTaskModel(models)
+
+        collators = {name: get_format(get_task(name).format).collate for name in tasks}
+
+        def collate(batch: list[dict]) -> dict:
+            name = batch[0]["task"]  # the batch plan never mixes tasks within a batch
+            return {"task": name, **collators[name](batch, tokenizer)}
+
+        for f, name in zip(feats, task_of):
+            f["task"] = name
+
+        def dev_fn(m: MultiTaskModel) -> float:
+            scores = []
+            for name, (task, fmt, dev, dev_feats) in devs.items():
+                preds = fmt.predict(m.tasks[name], dev_feats, dev, task, tokenizer, self.cfg.evaluation.batch_size)
+                scores.append(fmt.score(task, dev, preds, "eng")[self._primary_name(task)])
+            return sum(scores) / len(scores)
+
+        lengths = [len(f["input_ids"]) for f in feats]
+        plan = mixed_batch_plan(task_of, lengths, cfg.batch_size, mt.sampling, mt.temperature)
+        self.log(f"intermediate {'+'.join(tasks)} (mixed, {mt.sampling}): {len(feats)} features")
+        result = train(model, feats, collate, cfg, seed=seed, dev_score=dev_fn if devs else None,
+                       progress=self.progress, description=f"intermediate {'+'.join(tasks)} (mixed)",
+                       batch_plan=plan)
         return model, result
 
     def _save_encoder(self, model: Any, encoder_path: str, out: Path) -> None:

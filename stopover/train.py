@@ -114,11 +114,14 @@ class TrainState:
 def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Callable[[list[dict]], dict],
           cfg: TrainConfig, *, seed: int, dev_score: Callable[[torch.nn.Module], float] | None = None,
           progress: Any = None, description: str = "training", checkpoint_dir: Path | None = None,
-          checkpoint_every: int = 0) -> TrainResult:
+          checkpoint_every: int = 0,
+          batch_plan: tuple[int, Callable[[random.Random], list[list[int]]]] | None = None) -> TrainResult:
     """Train `model` on `features`; return the result with the best dev weights loaded.
 
     `checkpoint_every` > 0 saves a resumable checkpoint to `checkpoint_dir`
     every that many optimizer steps; an existing checkpoint there is resumed.
+    `batch_plan` = (batches per epoch, rng -> one epoch of index batches) replaces the
+    default length-grouped batching (multi-task sampling uses it).
     """
     seed_everything(seed)
     precision, note = _resolve_precision(cfg.precision)
@@ -126,7 +129,7 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
         _freeze(model)
     rng = random.Random(seed)
     lengths = [len(f["input_ids"]) for f in features]
-    per_epoch = math.ceil(len(features) / cfg.batch_size)
+    per_epoch = batch_plan[0] if batch_plan else math.ceil(len(features) / cfg.batch_size)
     total_batches = max(1, math.ceil(per_epoch * cfg.epochs))
     total_steps = max(1, math.ceil(total_batches / cfg.grad_accum))
     eval_every = max(1, per_epoch // cfg.eval_per_epoch) if dev_score else 0
@@ -174,8 +177,12 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
     use_bf16 = precision == "bf16"
     while batches_done < total_batches:
         if state.position >= len(state.epoch_batches):
-            state.epoch_batches = (length_grouped_batches(lengths, cfg.batch_size, rng) if cfg.group_by_length
-                                   else plain_batches(len(features), cfg.batch_size, rng))
+            if batch_plan is not None:
+                state.epoch_batches = batch_plan[1](rng)
+            elif cfg.group_by_length:
+                state.epoch_batches = length_grouped_batches(lengths, cfg.batch_size, rng)
+            else:
+                state.epoch_batches = plain_batches(len(features), cfg.batch_size, rng)
             state.position = 0
             state.epoch += 1
         idx = state.epoch_batches[state.position]

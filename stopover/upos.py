@@ -58,6 +58,7 @@ FEATURE_VERSION = 1
 _TOKEN_RE = re.compile(r"""
       \w+(?=n['’]t\b)              # the "do" of "don't" (UD and Penn split the negation)
     | n['’]t\b
+    | \w+(?=['’](?:s|re|ve|ll|d|m)\b)  # the word before a clitic
     | ['’](?:s|re|ve|ll|d|m)\b     # clitics: 's 're 've 'll 'd 'm
     | \w+(?:[-.'’]\w+)*            # words, numbers (3.5), compounds (e-mail, U.S, o'clock)
     | [^\w\s]                      # any other symbol: its own token

@@ -8,6 +8,7 @@ from stopover.errors import DataError, LanguageError
 from stopover.metrics import (
     METRICS,
     PRIMARY_METRIC,
+    _seqeval_v0_tag,
     accuracy,
     bucc_extract,
     bucc_f1,
@@ -87,7 +88,7 @@ def test_seqeval_rejects_tag_count_mismatch() -> None:
 
 
 def test_pos_identical_tags_merge_into_chunks() -> None:
-    # gold NOUN NOUN VERB = chunks OUN(0-1), ERB(2); pred NOUN VERB VERB = OUN(0), ERB(1-2):
+    # gold NOUN NOUN VERB = chunks NOUN(0-1), VERB(2); pred NOUN VERB VERB = NOUN(0), VERB(1-2):
     # no chunk matches, so the leaderboard F1 is 0 while 2 of 3 tokens are right
     scores = pos_scores([["NOUN", "VERB", "VERB"]], [["NOUN", "NOUN", "VERB"]])
     assert scores == {"f1": 0.0, "token_accuracy": approx(200 / 3)}
@@ -101,20 +102,29 @@ def test_pos_merging_can_also_give_full_credit() -> None:
 
 
 def test_pos_first_letter_acts_as_iobes_prefix() -> None:
-    # SCONJ reads as S(ingle)-CONJ and CCONJ as type CONJ: gold CCONJ SCONJ NOUN yields
-    # only CONJ(1) and OUN(2) (the CCONJ chunk is absorbed); pred NOUN SCONJ NOUN yields
-    # OUN(0), CONJ(1), OUN(2): tp 2, P 2/3, R 1, F1 0.8
+    # NOUN NOUN is one chunk, so pred NOUN VERB matches nothing ...
+    assert pos_scores([["NOUN", "VERB"]], [["NOUN", "NOUN"]])["f1"] == 0.0
+    # ... but "S" marks a single-token chunk: gold SCONJ SCONJ = SCONJ(0), SCONJ(1);
+    # pred SCONJ VERB = SCONJ(0), VERB(1): tp 1 of 2 each way
+    assert pos_scores([["SCONJ", "VERB"]], [["SCONJ", "SCONJ"]])["f1"] == approx(50.0)
+
+
+def test_pos_uses_the_whole_tag_as_chunk_type_like_seqeval_0() -> None:
+    # gold CCONJ(0) SCONJ(1) NOUN(2); pred NOUN(0) SCONJ(1) NOUN(2): tp 2, P = R = 2/3.
+    # (seqeval >= 1.0 on raw tags reads both CONJ tags as type "CONJ", drops the CCONJ
+    # chunk and gives 80.)
     scores = pos_scores([["NOUN", "SCONJ", "NOUN"]], [["CCONJ", "SCONJ", "NOUN"]])
-    assert scores == {"f1": approx(80.0), "token_accuracy": approx(200 / 3)}
-
-
-def test_pos_x_ending_a_sentence_is_never_a_chunk() -> None:
-    # "X" has type "_" like the sentence-final "O", so its chunk never closes:
-    # gold NOUN X = only OUN(0); pred NOUN NOUN = OUN(0-1): nothing matches
+    assert scores == {"f1": approx(200 / 3), "token_accuracy": approx(200 / 3)}
+    # X is an ordinary chunk, also at the end of a sentence (seqeval >= 1.0 loses it)
+    assert pos_scores([["X"]], [["X"]])["f1"] == approx(100.0)
+    # gold NOUN(0) X(1); pred NOUN(0-1): nothing matches
     assert pos_scores([["NOUN", "NOUN"]], [["NOUN", "X"]]) == {"f1": 0.0, "token_accuracy": 50.0}
-    # an X before another tag does close: X NOUN = _(0), OUN(1)
-    assert pos_scores([["X", "NOUN"]], [["X", "NOUN"]])["f1"] == approx(100.0)
-    assert pos_scores([["X"]], [["X"]]) == {"f1": 0.0, "token_accuracy": 100.0}
+
+
+@pytest.mark.parametrize("tag, rewritten", [
+    ("NOUN", "N-NOUN"), ("X", "X-X"), ("O", "O-O"), ("B-PER", "B-PER"), ("I-LOC", "I-LOC")])
+def test_seqeval_v0_tag_reading(tag: str, rewritten: str) -> None:
+    assert _seqeval_v0_tag(tag) == rewritten
 
 
 def test_pos_token_accuracy_spans_sentences() -> None:
@@ -122,9 +132,11 @@ def test_pos_token_accuracy_spans_sentences() -> None:
     assert scores["token_accuracy"] == approx(200 / 3)
 
 
-def test_pos_rejects_all_empty_sentences() -> None:
-    with pytest.raises(DataError, match="empty"):
+def test_pos_rejects_empty_input() -> None:
+    with pytest.raises(DataError, match="every sentence is empty"):
         pos_scores([[]], [[]])
+    with pytest.raises(DataError, match="sentence 0 has an empty tag"):
+        pos_scores([["NOUN", ""]], [["NOUN", "VERB"]])
 
 
 # ----------------------------------------------------------------- SQuAD v1.1

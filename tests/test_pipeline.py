@@ -74,3 +74,19 @@ def test_config_change_invalidates_only_downstream(tmp_path):
     changed = tiny_config(tmp_path, target={"epochs": 2, "batch_size": 16, "lr": 1e-3, "max_length": 32})
     _, pipe = run_grid(changed, sets=grid)
     assert len(pipe.trained) == 2  # new target + eval; the intermediate stage is re-used
+
+
+def test_mixed_multitask_intermediate(tmp_path):
+    # two intermediate tasks mixed in one stage; QQP-format data built from the NLI fixture
+    from tests.fixtures import nli_rows, write_jsonl
+
+    cfg = tiny_config(tmp_path, multitask={"mode": "mixed", "sampling": "temperature", "temperature": 2.0})
+    qqp = [{"question1": r["premise"], "question2": r["hypothesis"], "label": int(r["label"] == "entailment")}
+           for r in nli_rows("eng", 64, 5)]
+    write_jsonl(tmp_path / "data" / "qqp" / "eng" / "train.jsonl", qqp)
+    write_jsonl(tmp_path / "data" / "qqp" / "eng" / "dev.jsonl", qqp[:16])
+    run_dir, pipe = run_grid(cfg, sets=sets(("all", ("mnli", "qqp"))))
+    info = json.loads(next(p for p in (run_dir / "stages").glob("*/stage.json")
+                           if "mixed" in p.read_text()).read_text())
+    assert info["mixed"]["steps"] == 6 + 4  # ceil(96/16) + ceil(64/16) batches, one epoch
+    assert {r.language for r in read_results(run_dir) if r.stage == "eval"} == LANGS
