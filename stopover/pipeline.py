@@ -30,7 +30,7 @@ from stopover.config import RunConfig, TrainConfig, stable_hash, to_plain, to_ya
 from stopover.data import FILE_TYPES, find_local_file, load_examples
 from stopover.errors import DataError
 from stopover.paths import cache_dir
-from stopover.store import DONE_MARKER, STAGES_DIR, ResultRow, append_results, atomic_write_text, read_results
+from stopover.store import DONE_MARKER, FAILED_MARKER, STAGES_DIR, ResultRow, append_results, atomic_write_text, read_results
 from stopover.tasks import Task, get_task
 
 DATA_SEED = 0  # training subsets are drawn with a fixed seed: runs differ by training seed only
@@ -195,13 +195,32 @@ class Pipeline:
         h = stable_hash(identity)
         return Stage(kind, h, self.run_dir / STAGES_DIR / h, parent)
 
-    def _begin(self, stage: Stage, identity: dict) -> None:
-        stage.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(stage.dir / "config.yaml", to_yaml(identity))
+    def _run(self, stage: Stage, identity: dict, body: Callable[[], dict]) -> Stage:
+        """Run `body` for `stage` once: skipped when DONE, locked against other workers.
 
-    def _finish(self, stage: Stage, info: dict) -> None:
-        atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
-        atomic_write_text(stage.dir / DONE_MARKER, stage.hash + "\n")
+        A failure leaves a one-line FAILED file (for `stopover status`) and no DONE
+        marker, so the next invocation runs the stage again.
+        """
+        if stage.done:
+            return stage
+        from filelock import FileLock
+
+        stage.dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(stage.dir / ".lock")):
+            if stage.done:  # another worker finished it while we waited
+                return stage
+            atomic_write_text(stage.dir / "config.yaml", to_yaml(identity))
+            (stage.dir / FAILED_MARKER).unlink(missing_ok=True)
+            try:
+                info = body()
+            except BaseException as err:
+                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                atomic_write_text(stage.dir / FAILED_MARKER, f"{type(err).__name__}: {reason}\n")
+                raise
+            atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
+            atomic_write_text(stage.dir / DONE_MARKER, stage.hash + "\n")
+        self.trained.append(stage.hash)
+        return stage
 
     def pretrained(self) -> Stage:
         """The pretrained encoder as a pseudo-stage (the 'none' intermediate set)."""
@@ -210,34 +229,36 @@ class Pipeline:
             identity["model_path"] = Path(self.model_path()).name  # the corpus digest
         return self._stage("pretrained", identity, None)
 
-    def intermediate_identity(self, tasks: tuple[str, ...], budget: int | None, seed: int) -> dict:
-        cfg = self.cfg.intermediate
-        per_task = budget // len(tasks) if (budget and tasks) else cfg.max_examples
-        return {"tasks": list(tasks), "seed": seed, "train": to_plain(cfg), "per_task_examples": per_task,
-                "multitask": to_plain(self.cfg.multitask) if len(tasks) > 1 else None,
-                "data": [self.fingerprint(get_task(t), ("train", "dev"), ("eng",)) for t in tasks]}
-
-    def intermediate(self, tasks: tuple[str, ...], seed: int, budget: int | None = None) -> Stage:
+    # (a) ---------------------------------------------------------------- intermediate
+    def intermediate_stage(self, tasks: tuple[str, ...], seed: int, budget: int | None = None
+                           ) -> tuple[Stage, dict]:
         base = self.pretrained()
         if not tasks:
-            return base
-        identity = self.intermediate_identity(tasks, budget, seed)
-        stage = self._stage("intermediate", identity, base)
-        if stage.done:
+            return base, {}
+        cfg = self.cfg.intermediate
+        per_task = budget // len(tasks) if budget else cfg.max_examples
+        identity = {"tasks": list(tasks), "seed": seed, "train": to_plain(cfg), "per_task_examples": per_task,
+                    "multitask": to_plain(self.cfg.multitask) if len(tasks) > 1 else None,
+                    "data": [self.fingerprint(get_task(t), ("train", "dev"), ("eng",)) for t in tasks]}
+        return self._stage("intermediate", identity, base), identity
+
+    def intermediate(self, tasks: tuple[str, ...], seed: int, budget: int | None = None) -> Stage:
+        stage, identity = self.intermediate_stage(tasks, seed, budget)
+        if stage.kind == "pretrained":
             return stage
-        self._begin(stage, identity)
+        return self._run(stage, identity, lambda: self._train_intermediate(stage, tasks, seed,
+                                                                           identity["per_task_examples"]))
+
+    def _train_intermediate(self, stage: Stage, tasks: tuple[str, ...], seed: int, per_task: int | None) -> dict:
         model_path = self.model_path()
-        per_task = identity["per_task_examples"]
         info: dict[str, Any] = {"tasks": {}}
-        encoder_path = model_path
         if len(tasks) > 1 and self.cfg.multitask.mode == "mixed":
             model, result = self._train_mixed(tasks, model_path, seed, per_task)
             info["mixed"] = {"best_dev": result.best_dev, "steps": result.steps, "precision": result.precision}
             self._save_encoder(model, model_path, stage.encoder_dir)
-            tasks_to_run: tuple[str, ...] = ()
-        else:
-            tasks_to_run = tasks
-        for name in tasks_to_run:  # sequential: each task gets a fresh head on the current encoder
+            return info
+        encoder_path = model_path
+        for name in tasks:  # sequential: each task gets a fresh head on the current encoder
             task = get_task(name)
             model, result = self._train_task(task, encoder_path, self.cfg.intermediate, seed,
                                              limit=per_task, label=f"intermediate {name}")
@@ -248,42 +269,56 @@ class Pipeline:
             if result.best_dev is not None:
                 self._record(stage, task.name, "eng", "dev", {self._primary_name(task): result.best_dev},
                              seed=seed, strategy="", intermediate="+".join(tasks), n=0, primary=True)
-        self._finish(stage, info)
-        self.trained.append(stage.hash)
-        return stage
+        return info
 
-    def target(self, task: Task, parent: Stage, seed: int) -> Stage:
+    # (b) ---------------------------------------------------------------- target
+    def target_stage(self, task: Task, parent: Stage, seed: int) -> tuple[Stage, dict]:
         train_task = get_task(task.train_task) if task.train_task else task
-        cfg = self.cfg.target
-        identity = {"task": task.name, "train_task": train_task.name, "seed": seed, "train": to_plain(cfg),
+        identity = {"task": task.name, "train_task": train_task.name, "seed": seed,
+                    "train": to_plain(self.cfg.target),
                     "data": [self.fingerprint(train_task, ("train",), ("eng",)),
                              self.fingerprint(task, ("dev",), ("eng",))]}
-        stage = self._stage("target", identity, parent)
-        if stage.done:
-            return stage
-        self._begin(stage, identity)
+        return self._stage("target", identity, parent), identity
+
+    def target(self, task: Task, parent: Stage, seed: int) -> Stage:
+        stage, identity = self.target_stage(task, parent, seed)
+        return self._run(stage, identity, lambda: self._train_target(stage, task, parent, seed))
+
+    def _train_target(self, stage: Stage, task: Task, parent: Stage, seed: int) -> dict:
+        cfg = self.cfg.target
+        train_task = get_task(task.train_task) if task.train_task else task
         encoder = str(parent.encoder_dir) if parent.kind != "pretrained" else self.model_path()
         model, result = self._train_task(task, encoder, cfg, seed, limit=cfg.max_examples,
                                          label=f"target {task.name}", train_from=train_task)
-        model.save_pretrained(stage.dir / "model")
-        self.load_tokenizer(encoder).save_pretrained(stage.dir / "model")
-        self._finish(stage, {"best_dev": result.best_dev, "steps": result.steps, "history": result.history,
-                             "precision": result.precision, "note": result.note})
-        self.trained.append(stage.hash)
-        return stage
+        tmp = stage.dir / "model.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        self.load_tokenizer(encoder).save_pretrained(tmp)
+        shutil.rmtree(stage.dir / "model", ignore_errors=True)
+        tmp.rename(stage.dir / "model")
+        if result.best_dev is not None:
+            self._record(stage, task.name, "eng", "dev", {self._primary_name(task): result.best_dev},
+                         seed=seed, strategy="", intermediate="", n=0, primary=True)
+        return {"best_dev": result.best_dev, "steps": result.steps, "history": result.history,
+                "precision": result.precision, "note": result.note}
 
-    def evaluate(self, task: Task, parent: Stage, seed: int) -> tuple[Stage, dict[str, dict[str, float]]]:
-        """Zero-shot scores of `parent`'s model on the test split of every language."""
-        from stopover.formats import get_format
-
+    # (c) ---------------------------------------------------------------- zero-shot evaluation
+    def eval_stage(self, task: Task, parent: Stage) -> tuple[Stage, dict]:
         langs = self.languages(task)
         identity = {"task": task.name, "languages": list(langs), "eval": to_plain(self.cfg.evaluation),
                     "data": self.fingerprint(task, ("test",), langs)}
-        stage = self._stage("eval", identity, parent)
-        scores_path = stage.dir / "scores.json"
-        if stage.done:
-            return stage, json.loads(scores_path.read_text(encoding="utf-8"))
-        self._begin(stage, identity)
+        return self._stage("eval", identity, parent), identity
+
+    def evaluate(self, task: Task, parent: Stage, seed: int) -> tuple[Stage, dict[str, dict[str, float]]]:
+        """Zero-shot scores of `parent`'s model on the test split of every language."""
+        stage, identity = self.eval_stage(task, parent)
+        self._run(stage, identity, lambda: self._evaluate(stage, task, parent))
+        return stage, json.loads((stage.dir / "scores.json").read_text(encoding="utf-8"))
+
+    def _evaluate(self, stage: Stage, task: Task, parent: Stage) -> dict:
+        from stopover.formats import get_format
+
+        langs = self.languages(task)
         fmt = get_format(task.format)
         model, tokenizer = self._load_for_eval(task, parent, fmt)
         ecfg = self.cfg.evaluation
@@ -302,10 +337,8 @@ class Pipeline:
                 atomic_write_text(part, json.dumps(scores[lang]))
             if bar is not None:
                 self.progress.update(bar, advance=1)
-        atomic_write_text(scores_path, json.dumps(scores, indent=2, sort_keys=True))
-        self._finish(stage, {"languages": list(langs)})
-        self.trained.append(stage.hash)
-        return stage, scores
+        atomic_write_text(stage.dir / "scores.json", json.dumps(scores, indent=2, sort_keys=True))
+        return {"languages": list(langs)}
 
     # ------------------------------------------------------------------ helpers
     def _load_for_eval(self, task: Task, parent: Stage, fmt: Any):

@@ -26,6 +26,7 @@ from stopover.errors import DataError
 RESULTS_FILE = "results.jsonl"
 STAGES_DIR = "stages"
 DONE_MARKER = "DONE"
+FAILED_MARKER = "FAILED"
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                       *(f"{values[t][m]:.4g}" if m in values[t] else "-" for t in tasks))
     table.add_row("[bold]composite (mean z)[/bold]", "↑", *(f"[bold]{comp[t]:+.2f}[/bold]" for t in tasks),
                   end_section=True)
-    table.add_row("texts in split", "", *(str(profiles[t]["n_examples"]) for t in tasks))
+    table.add_row("examples in split", "", *(str(profiles[t]["n_examples"]) for t in tasks))
     console.print(table)
 
     out = Path(args.out)
