@@ -139,7 +139,9 @@ class RunConfig:
     selection: SelectionConfig = SelectionConfig()
     multitask: MultitaskConfig = MultitaskConfig()
     executor: str = "local"  # local | submitit | ray
-    jobs: int = 1
+    jobs: int = 1  # local executor: worker processes
+    checkpoint_every: int = 0  # optimizer steps between resumable checkpoints (0: none); not part of stage identity
+    slurm: dict[str, Any] = field(default_factory=dict)  # submitit parameters, e.g. {partition: gpu, timeout_min: 600}
 
     def validate(self, where: str = "config") -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):

@@ -29,9 +29,18 @@ class Cell:
     reference: bool = False
 
 
-def intermediate_sets(cfg: RunConfig, *, diversity: dict[str, float] | None = None,
-                      profiles: dict[str, dict[str, float]] | None = None) -> list[Any]:
-    """The intermediate sets the config's strategies produce (stopover.selection)."""
+def _needs_diversity(strategies: tuple[Any, ...]) -> bool:
+    from stopover.selection import _parse_spec
+
+    return any(_parse_spec(spec)[0].startswith("diversity") for spec in strategies)
+
+
+def intermediate_sets(cfg: RunConfig, pipe: "Pipeline | None" = None) -> list[Any]:
+    """The intermediate sets the config's strategies produce (stopover.selection).
+
+    Diversity strategies get the pool's diversity profiles (stopover.diversity,
+    cached), computed with the run's own encoder on each task's English train data.
+    """
     from stopover.selection import SelectionContext, expand
 
     for name in cfg.pool:
@@ -39,11 +48,28 @@ def intermediate_sets(cfg: RunConfig, *, diversity: dict[str, float] | None = No
     budget = cfg.selection.budget
     if budget is None and cfg.intermediate.max_examples:
         budget = cfg.selection.k * cfg.intermediate.max_examples
+    composite = profiles = union = None
+    if cfg.pool and _needs_diversity(cfg.strategies):
+        from stopover import diversity
+
+        full = {name: diversity.profile_task(
+                    name, data_dir=pipe.task_dir(get_task(name)) if pipe else None,
+                    model_source=pipe.model_path() if pipe else cfg.model,
+                    sample=cfg.selection.diversity_sample)
+                for name in cfg.pool}
+        profiles = {name: p["measures"] for name, p in full.items()}
+        composite = diversity.composite(profiles)
+        try:
+            union = diversity.union_vendi(diversity.load_profile_embeddings(full))
+        except Exception:  # no cached embeddings (semantic measures off): diversity-cover unavailable
+            union = None
     ctx = SelectionContext(pool=tuple(cfg.pool), k=min(cfg.selection.k, max(1, len(cfg.pool))),
-                           seed=0, draws=cfg.selection.draws, budget=budget,
-                           diversity=diversity or {}, profiles=profiles or {},
-                           measure=cfg.selection.diversity_measure)
-    return expand(list(cfg.strategies), ctx)
+                           seed=0, draws=cfg.selection.draws, budget=budget, composite=composite,
+                           profiles=profiles, union_vendi=union)
+    measure = cfg.selection.diversity_measure
+    specs = [({"name": s, "measure": measure} if s == "diversity-topk" and measure != "composite" else s)
+             for s in cfg.strategies]
+    return expand(specs, ctx)
 
 
 def cells(cfg: RunConfig, sets: list[Any]) -> list[Cell]:
@@ -66,11 +92,20 @@ def run_dir_for(cfg: RunConfig) -> Path:
     return run_dir
 
 
-def run_grid(cfg: RunConfig, *, progress: Any = None, log: Callable[[str], None] = lambda m: None,
-             sets: list[Any] | None = None) -> tuple[Path, "Pipeline"]:
-    """Run every cell of the grid in this process; finished stages are skipped."""
-    from stopover.pipeline import Pipeline
+def run_cell(pipe: "Pipeline", cell: Cell, upto: str = "eval") -> None:
+    """Run one cell's stages up to `upto` (intermediate | target | eval); finished ones are skipped."""
+    task = get_task(cell.target)
+    parent = pipe.intermediate(cell.tasks, cell.seed, cell.budget)
+    if upto == "intermediate":
+        return
+    model_stage = parent if task.format == "retrieval" else pipe.target(task, parent, cell.seed)
+    if upto == "target":
+        return
+    stage, scores = pipe.evaluate(task, model_stage, cell.seed)
+    pipe.record_cell(stage, scores, task, seed=cell.seed, strategy=cell.strategy, intermediate=cell.intermediate)
 
+
+def prepare_run_dir(cfg: RunConfig) -> Path:
     run_dir = run_dir_for(cfg)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -78,14 +113,77 @@ def run_grid(cfg: RunConfig, *, progress: Any = None, log: Callable[[str], None]
     except OSError as err:
         raise ConfigError(f"output_dir {cfg.output_dir}: cannot write there ({err.strerror}); "
                           "choose a writable output_dir=...") from None
+    return run_dir
+
+
+def run_grid(cfg: RunConfig, *, progress: Any = None, log: Callable[[str], None] = lambda m: None,
+             sets: list[Any] | None = None) -> tuple[Path, "Pipeline"]:
+    """Run every cell of the grid with the configured executor; finished stages are skipped."""
+    from stopover.pipeline import Pipeline
+
+    run_dir = prepare_run_dir(cfg)
     pipe = Pipeline(cfg, run_dir, progress=progress, log=log)
     if sets is None:
-        sets = intermediate_sets(cfg)
-    for cell in cells(cfg, sets):
-        task = get_task(cell.target)
-        parent = pipe.intermediate(cell.tasks, cell.seed, cell.budget)
-        model_stage = parent if task.format == "retrieval" else pipe.target(task, parent, cell.seed)
-        stage, scores = pipe.evaluate(task, model_stage, cell.seed)
-        pipe.record_cell(stage, scores, task, seed=cell.seed, strategy=cell.strategy,
-                         intermediate=cell.intermediate)
+        sets = intermediate_sets(cfg, pipe)
+    grid_cells = cells(cfg, sets)
+    if cfg.executor == "local" and cfg.jobs == 1:
+        for cell in grid_cells:
+            run_cell(pipe, cell)
+    else:
+        from stopover.executors import run_waves
+
+        run_waves(cfg, run_dir, grid_cells, log=log)
+        for cell in grid_cells:  # everything is done now: this only collects and records
+            run_cell(pipe, cell)
     return run_dir, pipe
+
+
+@dataclass
+class PlannedStage:
+    kind: str
+    hash: str
+    label: str
+    done: bool
+    examples: int | None  # examples this stage processes (train x epochs, or test), None if unknown
+    cells: int = 0  # grid cells that use it
+
+
+def plan_grid(cfg: RunConfig) -> list[PlannedStage]:
+    """Every distinct stage of the grid, without running anything."""
+    from stopover.errors import StopoverError
+    from stopover.pipeline import Pipeline
+
+    pipe = Pipeline(cfg, run_dir_for(cfg))
+    stages: dict[str, PlannedStage] = {}
+
+    def count(task, split, lang, cap):
+        try:
+            n = len(pipe.examples(task, split, lang))
+        except StopoverError:
+            return cap  # not available offline: the cap is the best estimate
+        return min(n, cap) if cap else n
+
+    def add(kind, stage, label, examples):
+        entry = stages.setdefault(stage.hash, PlannedStage(kind, stage.hash, label, stage.done, examples))
+        entry.cells += 1
+
+    for cell in cells(cfg, intermediate_sets(cfg, pipe)):
+        task = get_task(cell.target)
+        parent, _ = pipe.intermediate_stage(cell.tasks, cell.seed, cell.budget)
+        if cell.tasks:
+            per_task = cell.budget // len(cell.tasks) if cell.budget else cfg.intermediate.max_examples
+            sizes = [count(get_task(t), "train", "eng", per_task) for t in cell.tasks]
+            ex = None if None in sizes else int(sum(sizes) * cfg.intermediate.epochs)
+            add("intermediate", parent, f"{cell.intermediate} (seed {cell.seed})", ex)
+        model_stage = parent
+        if task.format != "retrieval":
+            model_stage, _ = pipe.target_stage(task, parent, cell.seed)
+            train_task = get_task(task.train_task) if task.train_task else task
+            n = count(train_task, "train", "eng", cfg.target.max_examples)
+            add("target", model_stage, f"{cell.target} <- {cell.intermediate} (seed {cell.seed})",
+                None if n is None else int(n * cfg.target.epochs))
+        ev, _ = pipe.eval_stage(task, model_stage)
+        sizes = [count(task, "test", lang, cfg.evaluation.max_examples) for lang in pipe.languages(task)]
+        add("eval", ev, f"{cell.target} x {len(sizes)} languages <- {cell.intermediate} (seed {cell.seed})",
+            None if None in sizes else sum(sizes))
+    return list(stages.values())

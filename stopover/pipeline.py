@@ -81,6 +81,7 @@ class Pipeline:
         self._model_path: str | None = None
         self._examples: dict[tuple, list[dict]] = {}
         self.trained: list[str] = []  # hashes of stages this process actually ran
+        self._checkpoint_dir: Path | None = None  # where the stage being trained keeps its checkpoint
 
     # ------------------------------------------------------------------ data
     def task_dir(self, task: Task) -> Path | None:
@@ -253,6 +254,7 @@ class Pipeline:
         model_path = self.model_path()
         info: dict[str, Any] = {"tasks": {}}
         if len(tasks) > 1 and self.cfg.multitask.mode == "mixed":
+            self._checkpoint_dir = stage.dir / "checkpoint" / "mixed"
             model, result = self._train_mixed(tasks, model_path, seed, per_task)
             info["mixed"] = {"best_dev": result.best_dev, "steps": result.steps, "precision": result.precision}
             self._save_encoder(model, model_path, stage.encoder_dir)
@@ -260,11 +262,17 @@ class Pipeline:
         encoder_path = model_path
         for name in tasks:  # sequential: each task gets a fresh head on the current encoder
             task = get_task(name)
+            if (stage.encoder_dir / f".done-{name}").exists():  # resumed: this task finished before
+                encoder_path = str(stage.encoder_dir)
+                continue
+            self._checkpoint_dir = stage.dir / "checkpoint" / name
             model, result = self._train_task(task, encoder_path, self.cfg.intermediate, seed,
                                              limit=per_task, label=f"intermediate {name}")
             info["tasks"][name] = {"best_dev": result.best_dev, "steps": result.steps,
                                    "precision": result.precision}
             self._save_encoder(model, encoder_path, stage.encoder_dir)
+            for done in tasks[:tasks.index(name) + 1]:
+                (stage.encoder_dir / f".done-{done}").touch()
             encoder_path = str(stage.encoder_dir)
             if result.best_dev is not None:
                 self._record(stage, task.name, "eng", "dev", {self._primary_name(task): result.best_dev},
@@ -288,6 +296,7 @@ class Pipeline:
         cfg = self.cfg.target
         train_task = get_task(task.train_task) if task.train_task else task
         encoder = str(parent.encoder_dir) if parent.kind != "pretrained" else self.model_path()
+        self._checkpoint_dir = stage.dir / "checkpoint"
         model, result = self._train_task(task, encoder, cfg, seed, limit=cfg.max_examples,
                                          label=f"target {task.name}", train_from=train_task)
         tmp = stage.dir / "model.tmp"
@@ -382,7 +391,8 @@ class Pipeline:
         model = fmt.build_model(encoder_path, task)
         self.log(f"{label}: {len(examples)} examples, {cfg.epochs:g} epoch(s)")
         result = train(model, feats, lambda b: fmt.collate(b, tokenizer), cfg, seed=seed, dev_score=dev_fn,
-                       progress=self.progress, description=label)
+                       progress=self.progress, description=label, checkpoint_dir=self._checkpoint_dir,
+                       checkpoint_every=self.cfg.checkpoint_every)
         return model, result
 
     def _train_mixed(self, tasks: tuple[str, ...], encoder_path: str, seed: int, per_task: int | None):
@@ -435,7 +445,8 @@ class Pipeline:
         self.log(f"intermediate {'+'.join(tasks)} (mixed, {mt.sampling}): {len(feats)} features")
         result = train(model, feats, collate, cfg, seed=seed, dev_score=dev_fn if devs else None,
                        progress=self.progress, description=f"intermediate {'+'.join(tasks)} (mixed)",
-                       batch_plan=plan)
+                       batch_plan=plan, checkpoint_dir=self._checkpoint_dir,
+                       checkpoint_every=self.cfg.checkpoint_every)
         return model, result
 
     def _save_encoder(self, model: Any, encoder_path: str, out: Path) -> None:

@@ -153,3 +153,39 @@ def atomic_write_text(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def stage_status(run_dir: Path) -> list[dict[str, Any]]:
+    """done / running / failed / pending for every stage directory of a run.
+
+    running = another process holds the stage's lock; failed = a FAILED file
+    with the one-line reason and no DONE marker; pending = started, not finished
+    (e.g. a killed worker: the next run resumes it).
+    """
+    import yaml
+    from filelock import FileLock, Timeout
+
+    out = []
+    stages = run_dir / STAGES_DIR
+    if not stages.is_dir():
+        return out
+    for d in sorted(p for p in stages.iterdir() if p.is_dir()):
+        identity = {}
+        if (d / "config.yaml").exists():
+            identity = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) or {}
+        state, reason = "pending", ""
+        if (d / DONE_MARKER).exists():
+            state = "done"
+        else:
+            try:
+                with FileLock(str(d / ".lock"), timeout=0):
+                    pass
+            except Timeout:
+                state = "running"
+            else:
+                if (d / FAILED_MARKER).exists():
+                    state, reason = "failed", (d / FAILED_MARKER).read_text(encoding="utf-8").strip()
+        label = identity.get("task") or "+".join(identity.get("tasks", [])) or "?"
+        out.append({"stage": d.name, "kind": identity.get("kind", "?"), "task": label,
+                    "seed": identity.get("seed", ""), "state": state, "reason": reason})
+    return out

@@ -258,4 +258,492 @@ def load_urielplus(root: Path | None = None) -> Any:
     return uriel
 
 
-@functools_cache := None  # placeholder removed below (keeps flake-style linters quiet)
+def _glottocodes() -> dict[str, str]:
+    """URIEL+'s own ISO 639-3 -> Glottocode map (used once URIEL+ has switched to Glottocodes)."""
+    global _GLOTTO
+    if _GLOTTO is None:
+        import csv
+
+        path = urielplus_package_dir() / "database" / "urielplus_csvs" / "uriel_glottocode_map.csv"
+        with open(path, encoding="utf-8", newline="") as fh:
+            # csv, not pandas: the ISO code "nan" (Min Nan) must stay a string.
+            _GLOTTO = {row["iso_code"].strip(): row["glottocode"].strip()
+                       for row in csv.DictReader(fh) if row["iso_code"].strip()}
+    return _GLOTTO
+
+
+_GLOTTO: dict[str, str] | None = None
+
+
+def _candidate_codes(code: str) -> list[str]:
+    """ISO 639-3 codes to try for a language, best first: its key, then its 3-letter aliases.
+
+    A code outside stopover's table is passed through if it looks like an ISO 639-3
+    code, so any URIEL language can be queried; anything else raises LanguageError.
+    """
+    try:
+        lang = langtable.get(code)
+    except LanguageError:
+        raw = code.strip().lower()
+        if len(raw) == 3 and raw.isalpha():
+            return [raw]
+        raise
+    extra = [a.lower() for a in lang.aliases if len(a) == 3 and a.isalpha() and a.islower()]
+    return [lang.iso3, *extra]
+
+
+def _canonical(code: str) -> str:
+    return _candidate_codes(code)[0]
+
+
+_SHARED: dict[str, Any] = {}  # cache_key -> loaded URIEL+ object, shared within a process
+
+
+class URIELPlusDistance:
+    """Distances from URIEL+ (`urielplus`), by calling its `new_distance` for each pair.
+
+    Options map onto URIEL+'s own: `aggregation` ("U" union / "A" average of the
+    sources of a feature), `metric` ("angular" / "cosine"), `fill_with_base_lang`,
+    `databases` (names for `integrate_custom_databases`: UPDATED_SAPHON, BDPROTO,
+    GRAMBANK, APICS, EWAVE, GLOTTOLOG, INFERRED, or "all"; integrating switches
+    URIEL+ to Glottocodes, which this class maps to transparently; it takes a
+    minute or two) and `imputation` (mean, knn, softimpute, midas: URIEL+'s
+    imputation methods, which need the `urielplus[imputation]` extra and take
+    minutes). The loaded URIEL+ object is shared by instances with equal options.
+    """
+
+    name = "urielplus"
+
+    def __init__(self, *, aggregation: str = "U", metric: str = "angular",
+                 fill_with_base_lang: bool = True, databases: Iterable[str] = (),
+                 imputation: str | None = None, root: Path | None = None) -> None:
+        if aggregation not in ("U", "A"):
+            raise ConfigError(f"urielplus aggregation {aggregation!r} is not 'U' (union) or 'A' (average)")
+        if metric not in ("angular", "cosine"):
+            raise ConfigError(f"urielplus metric {metric!r} is not 'angular' or 'cosine'")
+        dbs = tuple(databases)
+        if dbs == ("all",):
+            dbs = ("UPDATED_SAPHON", "BDPROTO", "GRAMBANK", "APICS", "EWAVE", "GLOTTOLOG", "INFERRED")
+        unknown = [d for d in dbs if d not in _DATABASES]
+        if unknown:
+            raise ConfigError(f"unknown URIEL+ database(s) {', '.join(unknown)}; "
+                              f"valid: {', '.join(_DATABASES)} or 'all'")
+        if imputation is not None and imputation not in _IMPUTATIONS:
+            raise ConfigError(f"unknown URIEL+ imputation {imputation!r}; valid: {', '.join(_IMPUTATIONS)}")
+        self.aggregation, self.metric = aggregation, metric
+        self.fill_with_base_lang, self.databases, self.imputation = fill_with_base_lang, dbs, imputation
+        self.root = root
+        self._members: dict[tuple[int, int], frozenset[str]] = {}
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return KINDS
+
+    @property
+    def cache_key(self) -> str:
+        dbs = "+".join(self.databases) or "none"
+        return (f"urielplus-{_version('urielplus')}-agg{self.aggregation}-{self.metric}"
+                f"-fill{int(self.fill_with_base_lang)}-db{dbs}-imp{self.imputation or 'none'}")
+
+    @property
+    def uriel(self) -> Any:
+        """The configured `urielplus.URIELPlus` object (loaded on first use)."""
+        key = self.cache_key + (f"@{self.root}" if self.root else "")
+        if key not in _SHARED:
+            uriel = load_urielplus(self.root)
+            uriel.set_aggregation(self.aggregation)
+            uriel.set_distance_metric(self.metric)
+            uriel.set_fill_with_base_lang(self.fill_with_base_lang)
+            if self.databases:
+                uriel.integrate_custom_databases(list(self.databases))
+            if self.imputation:
+                try:
+                    getattr(uriel, f"{self.imputation}_imputation")()
+                except ImportError as err:
+                    raise ConfigError(f"URIEL+ {self.imputation} imputation needs optional packages "
+                                      f"({err}); pip install 'urielplus[imputation]'") from err
+            _SHARED[key] = uriel
+        return _SHARED[key]
+
+    def _code(self, code: str) -> str | None:
+        """The code URIEL+ knows this language by (ISO 639-3 or Glottocode), or None."""
+        uriel = self.uriel
+        members = self._languages(0)
+        for candidate in _candidate_codes(code):
+            if uriel.get_codes() == "Glotto":
+                candidate = _glottocodes().get(candidate, "")
+            if candidate in members:
+                return candidate
+        return None
+
+    def _languages(self, idx: int) -> frozenset[str]:
+        langs = self.uriel.langs[idx]
+        key = (idx, len(langs))  # integrations append languages: the length tracks changes
+        if key not in self._members:
+            self._members[key] = frozenset(str(x) for x in langs)
+        return self._members[key]
+
+    def measure(self, kind: str, a: str, b: str) -> Measurement:
+        _check_kind(kind, self.kinds, self.name)
+        if _canonical(a) == _canonical(b):
+            return Measurement(0.0)  # identity: defined even where URIEL+ has no data
+        codes = [self._code(a), self._code(b)]
+        for given, code in zip((a, b), codes):
+            if code is None:
+                return Measurement(math.nan, f"{given} is not in URIEL+")
+        try:
+            value = self.uriel.new_distance(kind, codes[0], codes[1])
+        except ValueError as err:
+            if "No shared" in str(err):
+                return Measurement(math.nan, f"no shared {kind} features for {a} and {b} in URIEL+")
+            raise
+        return Measurement(float(value))
+
+    def distance(self, kind: str, a: str, b: str) -> float:
+        """URIEL+'s `new_distance(kind, a, b)`; NaN when it cannot be computed (see `measure`)."""
+        return self.measure(kind, a, b).value
+
+    def confidence(self, kind: str, a: str, b: str) -> Confidence:
+        """URIEL+'s `confidence_score(a, b, kind)`: (agreement, coverage); NaNs if a language is absent."""
+        _check_kind(kind, self.kinds, self.name)
+        ca, cb = self._code(a), self._code(b)
+        if ca is None or cb is None:
+            return Confidence(math.nan, math.nan)
+        agreement, coverage = self.uriel.confidence_score(ca, cb, kind)
+        return Confidence(float(agreement), float(coverage))
+
+    def vector(self, kind: str, code: str) -> np.ndarray:
+        """URIEL+'s aggregated feature vector for `kind`, with its missing marker -1 turned into NaN."""
+        _check_kind(kind, self.kinds, self.name)
+        ucode = self._code(code)
+        if ucode is None:
+            raise LanguageError(f"{code} is not in URIEL+; choose a language URIEL+ covers")
+        values = np.asarray(self.uriel.get_vector(kind, [ucode])[ucode], dtype=float)
+        values[values == -1.0] = np.nan
+        return values
+
+
+# --------------------------------------------------------------------------------------------
+# URIEL via lang2vec
+# --------------------------------------------------------------------------------------------
+
+# lang2vec's named feature sets: (file, source, feature-name prefix), as in its FEATURE_SETS_DICT.
+_L2V_SETS = {
+    "syntax_knn": ("feature_predictions.npz", "predicted", "S_"),
+    "phonology_knn": ("feature_predictions.npz", "predicted", "P_"),
+    "inventory_knn": ("feature_predictions.npz", "predicted", "INV_"),
+    "fam": ("family_features.npz", "FAM", ""),
+    "geo": ("geocoord_features.npz", "GEOCOORDS", ""),
+}
+# The classic URIEL distances (Littell et al. 2017): each kind is the distance between
+# these lang2vec feature sets, concatenated. The k-NN sets are URIEL's imputed values,
+# so every URIEL language has a full vector.
+LANG2VEC_KINDS: dict[str, tuple[str, ...]] = {
+    "syntactic": ("syntax_knn",),
+    "phonological": ("phonology_knn",),
+    "inventory": ("inventory_knn",),
+    "featural": ("syntax_knn", "phonology_knn", "inventory_knn"),
+    "genetic": ("fam",),
+    "geographic": ("geo",),
+}
+_l2v_files: dict[str, dict[str, Any]] = {}
+_l2v_lock = threading.Lock()
+
+
+def lang2vec_data_dir() -> Path:
+    """lang2vec's `data/` directory, found without importing lang2vec (see the module docstring)."""
+    spec = importlib.util.find_spec("lang2vec")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the lang2vec backend needs the `lang2vec` package (pip install lang2vec==1.1.2) "
+                          "or use --backend urielplus")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def _l2v_file(name: str) -> dict[str, Any]:
+    with _l2v_lock:
+        if name not in _l2v_files:
+            with np.load(lang2vec_data_dir() / name) as npz:
+                langs = [str(x) for x in npz["langs"]]
+                _l2v_files[name] = {
+                    "index": {code: i for i, code in enumerate(langs)},  # row order differs by file
+                    "feats": np.array([str(f) for f in npz["feats"]]),
+                    "sources": [str(s) for s in npz["sources"]],
+                    "data": npz["data"],
+                }
+        return _l2v_files[name]
+
+
+class Lang2VecDistance:
+    """Classic URIEL distances from lang2vec's shipped feature vectors (see `LANG2VEC_KINDS`)."""
+
+    name = "lang2vec"
+
+    def __init__(self, *, metric: str = "angular") -> None:
+        if metric not in ("angular", "cosine"):
+            raise ConfigError(f"lang2vec metric {metric!r} is not 'angular' or 'cosine'")
+        self.metric = metric
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(LANG2VEC_KINDS)
+
+    @property
+    def cache_key(self) -> str:
+        return f"lang2vec-{_version('lang2vec')}-{self.metric}"
+
+    def feature_names(self, feature_set: str) -> list[str]:
+        file, _, prefix = _L2V_SETS[feature_set]
+        feats = _l2v_file(file)["feats"]
+        return [str(f) for f in feats if f.startswith(prefix)]
+
+    def feature_set_vector(self, feature_set: str, code: str) -> np.ndarray | None:
+        """One lang2vec feature set for a language (NaN where lang2vec has -1), None if absent."""
+        if feature_set not in _L2V_SETS:
+            raise ConfigError(f"unknown lang2vec feature set {feature_set!r}; valid: {', '.join(_L2V_SETS)}")
+        file, source, prefix = _L2V_SETS[feature_set]
+        table = _l2v_file(file)
+        row = None
+        for candidate in _candidate_codes(code):
+            row = table["index"].get(candidate)
+            if row is not None:
+                break
+        if row is None:
+            return None
+        mask = np.char.startswith(table["feats"], prefix)
+        values = table["data"][row, mask, table["sources"].index(source)].astype(float)
+        values[values == -1.0] = np.nan
+        return values
+
+    def vector(self, kind: str, code: str) -> np.ndarray | None:
+        """The concatenated feature sets of `kind` for a language; None if lang2vec lacks it."""
+        _check_kind(kind, self.kinds, self.name)
+        parts = [self.feature_set_vector(fs, code) for fs in LANG2VEC_KINDS[kind]]
+        if any(p is None for p in parts):
+            return None
+        return np.concatenate(parts)
+
+    def measure(self, kind: str, a: str, b: str) -> Measurement:
+        _check_kind(kind, self.kinds, self.name)
+        if _canonical(a) == _canonical(b):
+            return Measurement(0.0)
+        va, vb = self.vector(kind, a), self.vector(kind, b)
+        for given, vec in zip((a, b), (va, vb)):
+            if vec is None:
+                return Measurement(math.nan, f"{given} is not in lang2vec's URIEL data")
+        value = feature_distance(va, vb, metric=self.metric)
+        if math.isnan(value):
+            return Measurement(value, f"no shared {kind} features for {a} and {b} in lang2vec")
+        return Measurement(value)
+
+    def distance(self, kind: str, a: str, b: str) -> float:
+        return self.measure(kind, a, b).value
+
+
+# --------------------------------------------------------------------------------------------
+# Backends, the on-disk cache and tables
+# --------------------------------------------------------------------------------------------
+
+_BACKENDS: dict[tuple[str, tuple[tuple[str, Any], ...]], Distance] = {}
+
+
+def get_backend(backend: str | Distance = "urielplus", **options: Any) -> Distance:
+    """A distance backend by name ("urielplus", "lang2vec") with options, or the instance given."""
+    if not isinstance(backend, str):
+        return backend
+    key = (backend, tuple(sorted(options.items())))
+    if key not in _BACKENDS:
+        if backend == "urielplus":
+            _BACKENDS[key] = URIELPlusDistance(**options)
+        elif backend == "lang2vec":
+            _BACKENDS[key] = Lang2VecDistance(**options)
+        else:
+            raise ConfigError(f"unknown typology backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    return _BACKENDS[key]
+
+
+class MissingDistanceWarning(UserWarning):
+    """Some distances could not be computed and are NaN (see the `note` column)."""
+
+
+def _cache_path(backend: Distance, kind: str) -> Path:
+    from stopover.paths import cache_dir
+
+    safe = "".join(ch if ch.isalnum() or ch in "-_.+" else "_" for ch in backend.cache_key)
+    return cache_dir("typology", "distances-v1", safe) / f"{kind}.npz"
+
+
+def _read_cache(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, dict[tuple[str, str], str]]:
+    if not path.exists():
+        return [], np.zeros((0, 0)), np.zeros((0, 0), dtype=bool), {}
+    try:
+        with np.load(path) as npz:
+            langs = [str(x) for x in npz["langs"]]
+            values, done = npz["values"].copy(), npz["computed"].copy()
+            notes = {(str(i), str(j)): str(t) for i, j, t in zip(npz["note_a"], npz["note_b"], npz["note_text"])}
+    except (OSError, KeyError, ValueError) as err:  # a damaged cache is recomputed, never fatal
+        warnings.warn(f"ignoring unreadable typology cache {path} ({err}); recomputing", stacklevel=3)
+        return [], np.zeros((0, 0)), np.zeros((0, 0), dtype=bool), {}
+    return langs, values, done, notes
+
+
+def _write_cache(path: Path, langs: list[str], values: np.ndarray, done: np.ndarray,
+                 notes: dict[tuple[str, str], str]) -> None:
+    keys = sorted(notes)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, langs=np.array(langs, dtype=str), values=values, computed=done,
+                            note_a=np.array([k[0] for k in keys], dtype=str),
+                            note_b=np.array([k[1] for k in keys], dtype=str),
+                            note_text=np.array([notes[k] for k in keys], dtype=str))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _measurements(backend: Distance, kind: str, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Measurement]:
+    """Measurements for ISO-coded pairs, from the on-disk matrix where present, computed otherwise.
+
+    The matrix (per backend options and kind) grows as pairs are asked for; a pair
+    that was computed and is missing is stored as NaN with its note, so it is
+    neither recomputed nor mistaken for zero. Writers merge under a file lock.
+    """
+    from filelock import FileLock
+
+    path = _cache_path(backend, kind)
+    langs, values, done, notes = _read_cache(path)
+    pos = {code: i for i, code in enumerate(langs)}
+    out: dict[tuple[str, str], Measurement] = {}
+    todo: list[tuple[str, str]] = []
+    for a, b in pairs:
+        i, j = pos.get(a), pos.get(b)
+        if i is not None and j is not None and done[i, j]:
+            out[(a, b)] = Measurement(float(values[i, j]), notes.get((min(a, b), max(a, b)), ""))
+        elif (a, b) not in out:
+            todo.append((a, b))
+    if not todo:
+        return out
+    fresh = {}
+    for a, b in dict.fromkeys(todo):
+        m = backend.measure(kind, a, b)
+        fresh[(a, b)] = m
+        out[(a, b)] = m
+    with FileLock(str(path) + ".lock"):
+        langs, values, done, notes = _read_cache(path)  # another process may have added pairs
+        new = [c for c in dict.fromkeys(code for pair in fresh for code in pair) if c not in langs]
+        if new:
+            n, m = len(langs), len(langs) + len(new)
+            grown = np.full((m, m), np.nan)
+            grown[:n, :n] = values
+            grown_done = np.zeros((m, m), dtype=bool)
+            grown_done[:n, :n] = done
+            langs, values, done = langs + new, grown, grown_done
+        pos = {code: i for i, code in enumerate(langs)}
+        for (a, b), meas in fresh.items():
+            i, j = pos[a], pos[b]
+            values[i, j] = values[j, i] = meas.value
+            done[i, j] = done[j, i] = True
+            if meas.note:
+                notes[(min(a, b), max(a, b))] = meas.note
+        _write_cache(path, langs, values, done, notes)
+    return out
+
+
+def _kinds(kinds: Iterable[str] | None, backend: Distance) -> list[str]:
+    chosen = list(kinds) if kinds is not None else [k for k in DEFAULT_KINDS if k in backend.kinds]
+    if not chosen:
+        raise ConfigError("no distance kinds given; choose from " + ", ".join(backend.kinds))
+    for kind in chosen:
+        _check_kind(kind, backend.kinds, backend.name)
+    return chosen
+
+
+def _resolve_all(codes: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for code in codes:
+        iso = _canonical(code)
+        if iso not in out:
+            out.append(iso)
+    return out
+
+
+def distances_from(source: str, languages: Iterable[str], kinds: Iterable[str] | None = None,
+                   backend: str | Distance = "urielplus") -> "pd.DataFrame":
+    """Distance of each language from `source`, one row per (language, kind).
+
+    Columns: language (ISO 639-3), kind, distance (NaN when it cannot be
+    computed), backend, note (why a distance is missing; empty otherwise).
+    Emits a `MissingDistanceWarning` naming the missing pairs.
+    """
+    import pandas as pd
+
+    dist = get_backend(backend)
+    src = _canonical(source)
+    langs = _resolve_all(languages)
+    rows = []
+    for kind in _kinds(kinds, dist):
+        found = _measurements(dist, kind, [(src, lang) for lang in langs])
+        for lang in langs:
+            m = found[(src, lang)]
+            rows.append({"language": lang, "kind": kind, "distance": m.value,
+                         "backend": dist.name, "note": m.note})
+    frame = pd.DataFrame(rows, columns=["language", "kind", "distance", "backend", "note"])
+    _warn_missing(frame, f"from {src}")
+    return frame
+
+
+def _warn_missing(frame: "pd.DataFrame", where: str) -> None:
+    missing = frame[frame["distance"].isna()]
+    if len(missing):
+        listed = ", ".join(f"{r.language}/{r.kind}" for r in missing.head(8).itertuples())
+        more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        warnings.warn(f"{len(missing)} {frame['backend'].iloc[0]} distance(s) {where} are missing "
+                      f"(NaN, see the note column): {listed}{more}", MissingDistanceWarning, stacklevel=3)
+
+
+def distance_matrix(languages: Iterable[str], kind: str, backend: str | Distance = "urielplus") -> "pd.DataFrame":
+    """The symmetric language x language matrix of one kind (ISO 639-3 labels; NaN = missing)."""
+    import pandas as pd
+
+    dist = get_backend(backend)
+    _check_kind(kind, dist.kinds, dist.name)
+    langs = _resolve_all(languages)
+    pairs = [(a, b) for i, a in enumerate(langs) for b in langs[i + 1:]]
+    found = _measurements(dist, kind, pairs)
+    matrix = np.zeros((len(langs), len(langs)))
+    for i, a in enumerate(langs):
+        for j in range(i + 1, len(langs)):
+            matrix[i, j] = matrix[j, i] = found[(a, langs[j])].value
+    frame = pd.DataFrame(matrix, index=langs, columns=langs)
+    n_missing = int(np.isnan(matrix[np.triu_indices(len(langs), 1)]).sum())
+    if n_missing:
+        notes = [found[p].note for p in pairs if found[p].note][:3]
+        warnings.warn(f"{n_missing} {dist.name} {kind} distance(s) are missing (NaN): {'; '.join(notes)}",
+                      MissingDistanceWarning, stacklevel=2)
+    return frame
+
+
+def write_run_tables(run_dir: Path, languages: list[str], source: str = "eng",
+                     kinds: list[str] | None = None, backend: str = "urielplus") -> tuple[Path, Path]:
+    """Write `typology.csv` (long: language, kind, distance, backend, note) and `covariates.csv`.
+
+    Both are written atomically into `run_dir`; the analysis module reads them.
+    The source language itself is left out of the typology table.
+    """
+    from stopover.covariates import covariates
+    from stopover.store import atomic_write_text
+
+    run_dir = Path(run_dir)
+    src = _canonical(source)
+    targets = [lang for lang in _resolve_all(languages) if lang != src]
+    with warnings.catch_warnings():
+        # Missing values are written as NaN with their note: the table itself reports them.
+        warnings.simplefilter("ignore", MissingDistanceWarning)
+        table = distances_from(src, targets, kinds, backend)
+    typology_path = run_dir / "typology.csv"
+    covariates_path = run_dir / "covariates.csv"
+    atomic_write_text(typology_path, table.to_csv(index=False))
+    atomic_write_text(covariates_path, covariates(targets, source=src).to_csv(index=False))
+    return typology_path, covariates_path

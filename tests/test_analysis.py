@@ -82,7 +82,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> an.Analysis:
 
 @pytest.fixture(scope="module")
 def null(tmp_path_factory: pytest.TempPathFactory) -> an.Analysis:
-    run = make_run(tmp_path_factory.mktemp("null"), div_slope=-30.0, data_seed=3)
+    run = make_run(tmp_path_factory.mktemp("null"), div_slope=-30.0, data_seed=4)
     return an.analyze(run, n_boot=N_BOOT, seed=1)
 
 

@@ -262,8 +262,6 @@ class _Linearizer:
         pre = [t for _, s in sorted(before, key=lambda x: -x[0]) for t in s]
         post_items = sorted(after[::-1], key=lambda x: x[0])
         post = [t for _, s in post_items for t in s]
-        for t in extra_after:
-            t.owner = node
         return pre + group + post + extra_after
 
     def _clause(self, node: Node, verb: _Tok) -> list[_Tok]:

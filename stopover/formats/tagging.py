@@ -1,0 +1,188 @@
+"""Token tagging (UD POS, PAN-X NER, CCG supertags): a linear head on every sub-token.
+
+Words -> sub-tokens: the words of a sentence go through the fast tokenizer with
+`is_split_into_words=True`; `word_ids()` says which word each sub-token came
+from. Only the *first* sub-token of a word carries its label; every other
+position (later sub-tokens, <s>, </s>, padding) is -100, which the loss
+ignores (the XTREME and Hugging Face recipe). A word the tokenizer turns into
+nothing (e.g. a lone zero-width character) becomes one <unk> sub-token, as
+XTREME's utils_tag does, so every word gets a prediction.
+
+Long sentences: a sentence whose sub-tokens do not fit `max_length` (with
+<s> and </s>) is split *between words* into consecutive chunks that each fit;
+each chunk is one feature, and predictions are re-joined per word. A single
+word longer than a whole window keeps its first `max_length - 2` sub-tokens
+(its label sits on the first one). Nothing is dropped, unlike XTREME, which
+truncates sentences.
+
+Prediction: one tag name per word. Scores (stopover.metrics): `pos` (UD POS:
+XTREME's seqeval F1 on raw UPOS tags plus token accuracy), `seqeval_f1`
+(PAN-X entity F1), `accuracy` (CCG: per-token accuracy over all sentences).
+
+Tag sets: a task's `labels` in index order; the head predicts indices into
+it. An open tag set (CCG supertags) has no `labels` and declares
+`options["tag_set"]`, a function of the task that returns the inventory
+built from the training file, and `options["unknown_tag"]`, the class that
+training maps rare tags to; gold tags are scored as they are (a rare tag
+is always an error, as in the supertagging literature) and the unknown class
+is never predicted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stopover.errors import ConfigError, DataError, ModelError, TaskError
+from stopover.formats.batching import pad_batch, run_inference
+
+IGNORE = -100  # label of positions the loss skips
+
+
+def tag_names(task: Any) -> tuple[str, ...]:
+    """The task's tag set in index order (closed `labels`, or the open inventory)."""
+    if task.labels:
+        return tuple(task.labels)
+    tag_set = task.options.get("tag_set")
+    if tag_set is None:
+        raise TaskError(f"task {task.name!r} is a tagging task without labels or options['tag_set']; "
+                        "declare its tag set")
+    return tuple(tag_set(task))
+
+
+def word_pieces(tokens_batch: list[list[str]], tokenizer: Any) -> list[list[list[int]]]:
+    """Sub-token ids of every word of every sentence (a word with none gets [unk])."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError(f"tagging needs a fast tokenizer (for word_ids); {type(tokenizer).__name__} is not one")
+    nonempty = [i for i, toks in enumerate(tokens_batch) if toks]
+    out: list[list[list[int]]] = [[] for _ in tokens_batch]
+    if not nonempty:
+        return out
+    enc = tokenizer([list(tokens_batch[i]) for i in nonempty], is_split_into_words=True,
+                    add_special_tokens=False)
+    unk = tokenizer.unk_token_id
+    for b, i in enumerate(nonempty):
+        pieces: list[list[int]] = [[] for _ in tokens_batch[i]]
+        for tok, w in zip(enc["input_ids"][b], enc.word_ids(b)):
+            if w is not None:
+                pieces[w].append(tok)
+        out[i] = [p if p else [unk] for p in pieces]
+    return out
+
+
+def chunk_words(lengths: list[int], budget: int) -> list[tuple[int, int]]:
+    """Split words (with these sub-token counts) into consecutive [start, end) runs of <= budget
+    sub-tokens; a word longer than the budget gets a run of its own (and is cut by the caller)."""
+    chunks: list[tuple[int, int]] = []
+    start, used = 0, 0
+    for w, n in enumerate(lengths):
+        n = min(n, budget)
+        if used + n > budget and w > start:
+            chunks.append((start, w))
+            start, used = w, 0
+        used += n
+    if start < len(lengths):
+        chunks.append((start, len(lengths)))
+    return chunks
+
+
+def _special_ids(tokenizer: Any) -> tuple[int, int]:
+    # <s> ... </s> for XLM-R, [CLS] ... [SEP] for BERT: the single-sequence template.
+    first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    if first is None or last is None:
+        raise ModelError(f"tokenizer {type(tokenizer).__name__} has no cls/bos or sep/eos token")
+    return first, last
+
+
+class TaggingFormat:
+    name = "tagging"
+
+    def build_model(self, encoder_path: str, task: Any):
+        from transformers import AutoModelForTokenClassification
+
+        names = tag_names(task)
+        return AutoModelForTokenClassification.from_pretrained(
+            encoder_path, num_labels=len(names), id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)})
+
+    def featurize(self, examples, tokenizer, task, max_length, *, train):
+        names = tag_names(task)
+        index = {n: i for i, n in enumerate(names)}
+        unknown = task.options.get("unknown_tag") if not task.labels else None
+        budget = max_length - 2
+        if budget < 1:
+            raise ConfigError(f"max_length = {max_length}: tagging needs room for <s>, </s> and a sub-token")
+        first, last = _special_ids(tokenizer)
+        pieces = word_pieces([list(ex["tokens"]) for ex in examples], tokenizer)
+        feats: list[dict[str, Any]] = []
+        for i, (ex, words) in enumerate(zip(examples, pieces)):
+            tags = list(ex["tags"])
+            if len(tags) != len(words):
+                raise DataError(f"task {task.name!r}: example {i} has {len(words)} tokens but {len(tags)} tags")
+            label_ids = []
+            for tag in tags:
+                if tag in index:
+                    label_ids.append(index[tag])
+                elif unknown is not None:
+                    label_ids.append(index[unknown])
+                else:
+                    raise DataError(f"task {task.name!r}: example {i} has tag {tag!r}, which is not in its "
+                                    f"tag set ({', '.join(names)}); fix the data or the task's labels")
+            for start, end in chunk_words([len(p) for p in words], budget):
+                input_ids, word_ids, labels = [first], [-1], [IGNORE]
+                for w in range(start, end):
+                    p = words[w][:budget]
+                    input_ids += p
+                    word_ids += [w] + [-1] * (len(p) - 1)
+                    labels += [label_ids[w]] + [IGNORE] * (len(p) - 1)
+                input_ids.append(last)
+                word_ids.append(-1)
+                labels.append(IGNORE)
+                feat = {"input_ids": input_ids, "attention_mask": [1] * len(input_ids),
+                        "word_ids": word_ids, "example_index": i}
+                if train:
+                    feat["labels"] = labels
+                feats.append(feat)
+        return feats
+
+    def collate(self, features, tokenizer):
+        return pad_batch(features, tokenizer.pad_token_id)
+
+    def predict(self, model, features, examples, task, tokenizer, batch_size):
+        names = tag_names(task)
+        unknown = task.options.get("unknown_tag") if not task.labels else None
+        blocked = names.index(unknown) if unknown in names else None
+
+        def decode(out):
+            logits = out.logits
+            if blocked is not None:  # the catch-all class is never a right answer
+                logits = logits.clone()
+                logits[..., blocked] = float("-inf")
+            return logits.argmax(-1).tolist()
+
+        rows = run_inference(model, features, batch_size, lambda f: self.collate(f, tokenizer), decode)
+        preds: list[list[str | None]] = [[None] * len(ex["tokens"]) for ex in examples]
+        for feat, row in zip(features, rows):
+            sentence = preds[feat["example_index"]]
+            for pos, w in enumerate(feat["word_ids"]):
+                if w >= 0:
+                    sentence[w] = names[row[pos]]
+        for i, sentence in enumerate(preds):
+            if any(t is None for t in sentence):
+                raise RuntimeError(f"tagging: example {i} has words without a prediction; "
+                                   "features and examples do not match")
+        return preds
+
+    def score(self, task, examples, predictions, language):
+        from stopover.metrics import METRICS, accuracy
+
+        gold = [list(ex["tags"]) for ex in examples]
+        if task.metric == "accuracy":  # CCG: per-token accuracy over every sentence
+            for i, (p, g) in enumerate(zip(predictions, gold)):
+                if len(p) != len(g):
+                    raise DataError(f"tagging: sentence {i} has {len(p)} predicted tags but {len(g)} gold tags")
+            return accuracy([t for s in predictions for t in s], [t for s in gold for t in s])
+        return METRICS[task.metric](predictions, gold)
+
+
+FORMAT = TaggingFormat()
