@@ -92,7 +92,9 @@ def test_markdown_and_latex_escape_their_special_characters() -> None:
     assert r"x\_y \& 50\% &  \\" in tex and r"\caption{A\_B}" in tex and r"\label{tab:t}" in tex
 
 
-def test_cli_report_and_analyze(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_report_and_analyze(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps captured output at 80 columns otherwise
     run = make_run(tmp_path / "run", n_draws=2, seeds=(0, 1))
     assert main(["analyze", str(run), "--n-boot", "20", "--kinds", "syntactic"]) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,294 @@
+"""Sentence retrieval (Tatoeba) and bitext mining (BUCC 2018) with an encoder's own embeddings.
+
+Nothing is trained: the pipeline hands `predict` the bare encoder of the
+intermediate stage (or the pretrained one), and both sides are embedded with
+`stopover.embeddings.encode` (mean of one hidden layer over the attention
+mask, special tokens included, as XTREME's scripts pool), then compared by
+cosine similarity.
+
+Which layer: `task.options["layer"]` (an index into `hidden_states`, 0 = the
+embedding output) when given, else `round(layer_fraction * num_layers)`.
+XTREME's scripts use hidden layer 14 of 24 for XLM-R large on Tatoeba
+(`run_tatoeba.sh`: `--specific_layer 13` over the 24 transformer layers) and
+layer 8 of 24 on BUCC (`run_bucc2018.sh`: `--specific_layer 7`); for mBERT
+both are 8 of 12. As fractions (14/24 and 8/24) they scale to any depth:
+12-layer models get layers 7 and 4, XLM-R large gets exactly XTREME's.
+
+Tatoeba (metric `tatoeba`): examples are line-parallel pairs
+{"source": non-English, "target": English}. XTREME's `similarity_search`
+indexes the non-English sentences and *queries with the English ones*
+(`idx.add(x); idx.search(y, 1)` with x the source embeddings), so the default
+`options["queries"] = "target"` does the same: prediction j is the index of
+the source sentence nearest to English sentence j; accuracy counts j -> j.
+`queries = "source"` retrieves the other way.
+
+BUCC (metric `bucc`): the examples of a split are rows of three kinds, told
+apart by which fields are filled: a source sentence (source + source_id), a
+target sentence (target + target_id) and a gold pair (both ids, no text).
+Ids are namespaced by part, `sample/de-000001` or `test/de-000001`, because
+BUCC numbers each file from 1. Mining follows XTREME's `mine_bitext` (from
+LASER): identical sentences are embedded once; k = 4 nearest neighbours in
+both directions; ratio margin score cos(x, y) / ((mean_k(x) + mean_k(y)) / 2);
+each sentence's best candidate in each direction, pooled and taken greedily
+by score so every sentence is used at most once (`retrieval='max'`);
+sentences that occur more than once on a side never form a pair (XTREME's
+`read_sent2id` drops them). The threshold that maximises F1 on the sample's
+gold (`metrics.bucc_optimal_threshold`) is applied to the test candidates
+(`metrics.bucc_extract`), and F1 is over (source id, target id) pairs. The
+prediction of a test source row is the target id it was paired with, or None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stopover.errors import DataError, TaskError
+
+DEFAULT_LAYER_FRACTION = 14 / 24  # XTREME, XLM-R large on Tatoeba
+NEIGHBOURHOOD = 4  # LASER / XTREME margin mining
+SAMPLE, TEST = "sample", "test"  # BUCC id namespaces: threshold tuning, evaluation
+
+
+# ------------------------------------------------------------------ embeddings
+
+
+def retrieval_layer(model: Any, task: Any) -> int:
+    """The hidden_states index to embed with (see the module docstring)."""
+    layers = int(model.config.num_hidden_layers)
+    if task.options.get("layer") is not None:
+        layer = int(task.options["layer"])
+        if not -(layers + 1) <= layer <= layers:
+            raise TaskError(f"task {task.name!r}: options['layer'] = {layer} is outside 0..{layers} "
+                            "for this model")
+        return layer
+    fraction = float(task.options.get("layer_fraction", DEFAULT_LAYER_FRACTION))
+    if not 0.0 <= fraction <= 1.0:
+        raise TaskError(f"task {task.name!r}: options['layer_fraction'] = {fraction} must be in [0, 1]")
+    return max(1, min(layers, round(fraction * layers)))
+
+
+def _embed(texts: list[str], model: Any, tokenizer: Any, layer: int, batch_size: int,
+           max_length: int) -> np.ndarray:
+    from stopover.embeddings import encode
+
+    return encode(texts, model, tokenizer, layer=layer, batch_size=batch_size, max_length=max_length,
+                  normalize=True)
+
+
+# ------------------------------------------------------------------ nearest neighbours
+
+
+def knn(queries: np.ndarray, database: np.ndarray, k: int, *, block: int = 1024,
+        db_block: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k inner products (cosine for unit rows) of each query against the database, best first.
+
+    Computed in blocks so memory stays at block x db_block floats whatever the
+    corpus size (BUCC has ~400k sentences a side). Ties go to the lower index.
+    """
+    k = min(k, len(database))
+    nq = len(queries)
+    sims = np.zeros((nq, k), dtype=np.float32)
+    inds = np.zeros((nq, k), dtype=np.int64)
+    if k == 0 or nq == 0:
+        return sims, inds
+    for qs in range(0, nq, block):
+        q = queries[qs:qs + block]
+        best_s = np.full((len(q), 0), -np.inf, dtype=np.float32)
+        best_i = np.zeros((len(q), 0), dtype=np.int64)
+        for ds in range(0, len(database), db_block):
+            s = q @ database[ds:ds + db_block].T
+            cand_s = np.concatenate([best_s, s], axis=1)
+            cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(ds, ds + s.shape[1]), s.shape)], axis=1)
+            # stable sort on (-score, index): deterministic ties
+            order = np.lexsort((cand_i, -cand_s), axis=1)[:, :k]
+            best_s = np.take_along_axis(cand_s, order, 1)
+            best_i = np.take_along_axis(cand_i, order, 1)
+        sims[qs:qs + len(q)] = best_s
+        inds[qs:qs + len(q)] = best_i
+    return sims, inds
+
+
+def nearest(queries: np.ndarray, database: np.ndarray) -> list[int]:
+    """Index of each query's nearest database row (cosine for unit rows)."""
+    return knn(queries, database, 1)[1][:, 0].tolist()
+
+
+def margin_mine(x: np.ndarray, y: np.ndarray, k: int = NEIGHBOURHOOD) -> list[tuple[int, int, float]]:
+    """LASER/XTREME ratio-margin mining of unit-norm x against y; (i, j, score), best first.
+
+    Each x's best y and each y's best x among their k neighbours, pooled and
+    taken greedily by score so that no sentence appears twice; pairs with a
+    score <= 0 are dropped (XTREME mines with threshold 0).
+    """
+    if len(x) == 0 or len(y) == 0:
+        return []
+    fwd_sim, fwd_ind = knn(x, y, k)
+    bwd_sim, bwd_ind = knn(y, x, k)
+    fwd_mean, bwd_mean = fwd_sim.mean(axis=1), bwd_sim.mean(axis=1)
+    fwd_scores = fwd_sim / ((fwd_mean[:, None] + bwd_mean[fwd_ind]) / 2)
+    bwd_scores = bwd_sim / ((bwd_mean[:, None] + fwd_mean[bwd_ind]) / 2)
+    rows_x, rows_y = np.arange(len(x)), np.arange(len(y))
+    fwd_best = fwd_ind[rows_x, fwd_scores.argmax(axis=1)]
+    bwd_best = bwd_ind[rows_y, bwd_scores.argmax(axis=1)]
+    src = np.concatenate([rows_x, bwd_best])
+    trg = np.concatenate([fwd_best, rows_y])
+    scores = np.concatenate([fwd_scores.max(axis=1), bwd_scores.max(axis=1)])
+    seen_src: set[int] = set()
+    seen_trg: set[int] = set()
+    pairs = []
+    for n in np.argsort(-scores, kind="stable"):
+        i, j = int(src[n]), int(trg[n])
+        if i in seen_src or j in seen_trg:
+            continue
+        seen_src.add(i)
+        seen_trg.add(j)
+        if scores[n] > 0:
+            pairs.append((i, j, float(scores[n])))
+    return pairs
+
+
+# ------------------------------------------------------------------ BUCC rows
+
+
+def _part(row_id: str) -> str:
+    return row_id.split("/", 1)[0]
+
+
+def bucc_sides(examples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Group BUCC rows by part: {part: {"source": {id: text}, "target": {id: text}, "gold": {(s, t)}}}."""
+    parts: dict[str, dict[str, Any]] = {}
+    for n, ex in enumerate(examples):
+        sid, tid = ex.get("source_id") or "", ex.get("target_id") or ""
+        src, trg = ex.get("source") or "", ex.get("target") or ""
+        if sid and tid and not src and not trg:
+            kind, key, value = "gold", None, (sid, tid)
+        elif sid and src and not tid and not trg:
+            kind, key, value = "source", sid, src
+        elif tid and trg and not sid and not src:
+            kind, key, value = "target", tid, trg
+        else:
+            raise DataError(f"bucc: row {n} is neither a source sentence (source, source_id), a target "
+                            "sentence (target, target_id) nor a gold pair (source_id, target_id); "
+                            "the Hub copy (google/xtreme bucc18.*) holds only gold pairs: mining needs "
+                            "the raw BUCC 2018 files")
+        part = parts.setdefault(_part(sid or tid), {"source": {}, "target": {}, "gold": set()})
+        if kind == "gold":
+            part["gold"].add(value)
+        else:
+            part[kind][key] = value
+    return parts
+
+
+def mine_candidates(source: dict[str, str], target: dict[str, str], embed: Any,
+                    k: int = NEIGHBOURHOOD) -> list[tuple[str, str, float]]:
+    """Mined (source id, target id, margin score) candidates between two sides of id -> text."""
+
+    def unique(side: dict[str, str]) -> tuple[list[str], dict[str, str | None]]:
+        texts: list[str] = []
+        owner: dict[str, str | None] = {}  # text -> its id, or None when several sentences share it
+        for sid, text in side.items():
+            if text in owner:
+                owner[text] = None
+            else:
+                owner[text] = sid
+                texts.append(text)
+        return texts, owner
+
+    src_texts, src_owner = unique(source)
+    trg_texts, trg_owner = unique(target)
+    pairs = margin_mine(embed(src_texts), embed(trg_texts), k)
+    out = []
+    for i, j, score in pairs:
+        sid, tid = src_owner[src_texts[i]], trg_owner[trg_texts[j]]
+        if sid is not None and tid is not None:
+            out.append((sid, tid, score))
+    return out
+
+
+# ------------------------------------------------------------------ the format
+
+
+class RetrievalFormat:
+    name = "retrieval"
+
+    def build_model(self, encoder_path: str, task: Any):
+        """Retrieval has no head: the model is the encoder itself."""
+        from stopover.models import load_encoder
+
+        return load_encoder(encoder_path)
+
+    @staticmethod
+    def _not_trainable(task: Any) -> TaskError:
+        return TaskError(f"task {task.name!r} is a retrieval task: it is evaluated zero-shot on the "
+                         "encoder's embeddings and has no training; remove it from the intermediate pool")
+
+    def featurize(self, examples, tokenizer, task, max_length, *, train):
+        if train:
+            raise self._not_trainable(task)
+        # encode() tokenises the texts itself; a feature only records the example and the length cap.
+        return [{"example_index": i, "max_length": max_length} for i in range(len(examples))]
+
+    def collate(self, features, tokenizer):
+        raise TaskError("retrieval tasks have no training batches (they are evaluated zero-shot)")
+
+    def predict(self, model, features, examples, task, tokenizer, batch_size):
+        max_length = int(features[0]["max_length"]) if features else 128
+        layer = retrieval_layer(model, task)
+
+        def embed(texts: list[str]) -> np.ndarray:
+            return _embed(texts, model, tokenizer, layer, batch_size, max_length)
+
+        if task.metric == "bucc":
+            return self._predict_bucc(examples, embed, task)
+        if task.metric != "tatoeba":
+            raise TaskError(f"task {task.name!r}: the retrieval format scores 'tatoeba' or 'bucc', "
+                            f"not {task.metric!r}")
+        sources = embed([ex["source"] for ex in examples])
+        targets = embed([ex["target"] for ex in examples])
+        queries = task.options.get("queries", "target")
+        if queries == "target":
+            return nearest(targets, sources)
+        if queries == "source":
+            return nearest(sources, targets)
+        raise TaskError(f"task {task.name!r}: options['queries'] = {queries!r}; use 'target' or 'source'")
+
+    def _predict_bucc(self, examples, embed, task) -> list[str | None]:
+        from stopover.metrics import bucc_extract, bucc_optimal_threshold
+
+        parts = bucc_sides(examples)
+        k = int(task.options.get("neighbourhood", NEIGHBOURHOOD))
+        evaluated = TEST if TEST in parts else SAMPLE
+        if SAMPLE not in parts or not parts[SAMPLE]["gold"]:
+            raise DataError(f"task {task.name!r}: no sample sentences with gold pairs to tune the mining "
+                            "threshold on; the BUCC split needs the <lang>-en.sample.* files")
+        if not parts[evaluated]["gold"]:
+            raise DataError(f"task {task.name!r}: the {evaluated} rows have no gold pairs (did "
+                            "evaluation.max_examples cut them? leave it unset for BUCC)")
+        tune = mine_candidates(parts[SAMPLE]["source"], parts[SAMPLE]["target"], embed, k)
+        threshold = bucc_optimal_threshold(tune, parts[SAMPLE]["gold"])
+        if evaluated == SAMPLE:
+            mined = tune
+        else:
+            mined = mine_candidates(parts[TEST]["source"], parts[TEST]["target"], embed, k)
+        chosen = dict(bucc_extract(mined, threshold))  # one target per source (greedy mining)
+        out: list[str | None] = []
+        for ex in examples:
+            sid = ex.get("source_id") or ""
+            is_sentence = bool(sid and ex.get("source") and _part(sid) == evaluated)
+            out.append(chosen.get(sid) if is_sentence else None)
+        return out
+
+    def score(self, task, examples, predictions, language):
+        from stopover.metrics import METRICS
+
+        if task.metric == "bucc":
+            parts = bucc_sides(examples)
+            evaluated = TEST if TEST in parts else SAMPLE
+            predicted = [(ex["source_id"], p) for ex, p in zip(examples, predictions) if p]
+            return METRICS["bucc"](predicted, parts[evaluated]["gold"])
+        return METRICS[task.metric](predictions)
+
+
+FORMAT = RetrievalFormat()
