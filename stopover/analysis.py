@@ -734,12 +734,19 @@ def _mixed_one(data: pd.DataFrame, kind: str, ci: float) -> list[dict[str, Any]]
             warnings.simplefilter("always")
             try:
                 model = smf.mixedlm(formula, data, groups="_group", re_formula="0", vc_formula=vc)
-                result = model.fit(reml=True, method=method)
+                attempt = model.fit(reml=True, method=method)
             except Exception as err:  # singular design, LinAlgError, ...: report and try the next optimiser
                 errors.append(f"{method}: {type(err).__name__}: {_first_line(err)}")
-                result = None
-        caught = [_first_line(w.message) for w in rec if not issubclass(w.category, DeprecationWarning)]
-        if result is not None and result.converged:
+                attempt = None
+        if attempt is None:
+            continue
+        # Keep the latest fit that ran; a converged one ends the search.
+        result = attempt
+        caught = [f"{method}: {_first_line(w.message)}" for w in rec
+                  if not issubclass(w.category, DeprecationWarning)]
+        if method != "lbfgs":
+            caught.insert(0, f"fitted with the {method} optimiser after lbfgs failed or did not converge")
+        if result.converged:
             break
     if result is None:
         return fail("; ".join(errors), described)
@@ -966,13 +973,21 @@ def _pair_paragraph(comp: pd.DataFrame, robust: pd.DataFrame, mixed: pd.DataFram
                f"correction at alpha = {alpha}" + (
                    f" ({n_pos} favouring {d}, {n_neg} favouring {r})." if len(sig) else "."))
     if not len(sig):
-        out.append("The data are consistent with no difference; more languages, seeds or draws would be "
-                   "needed to detect a small one.")
+        fav = int((est["diff"] > 0).sum())
+        excl = int(((est["diff_lo"] > 0) | (est["diff_hi"] < 0)).sum())
+        if fav in (0, len(est)):
+            lean = f"All {len(est)} point estimates favour {d if fav else r}"
+        else:
+            lean = f"The point estimates point both ways ({fav} favour {d}, {len(est) - fav} favour {r})"
+        out.append(lean + (f" and {excl} of the unadjusted {pct} CIs exclude zero, but" if excl else ", but")
+                   + " no permutation test survives the Holm correction, so the evidence is too weak to "
+                   "conclude either way; more languages, seeds or random draws would narrow it.")
     if not mixed.empty:
         mrow = mixed[(mixed["kind"] == kind) & (mixed["condition"] == f"{d} - {r}")]
         if not mrow.empty and np.isfinite(mrow["estimate"].iloc[0]):
             m = mrow.iloc[0]
-            out.append(f"The mixed-effects model pooling tasks ({kind}) puts the slope difference at "
+            out.append(f"The mixed-effects model pooling tasks ({kind}; not corrected for multiplicity, so "
+                       f"the verdict above rests on the permutation tests) puts the slope difference at "
                        f"{m['estimate']:+.1f} points per unit distance ({pct} CI [{m['ci_lo']:+.1f}, "
                        f"{m['ci_hi']:+.1f}], {_p_text('p', m['p'])}"
                        f"{'; the fit did not converge' if not m['converged'] else ''}).")

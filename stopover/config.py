@@ -121,6 +121,22 @@ class TaskSource:
 
 
 @dataclass(frozen=True)
+class LabConfig:
+    """Generate the typology lab's data for this run (see stopover.lab)."""
+
+    seed: int = 0
+    train: int = 2000  # English training examples per task
+    dev: int = 200
+    test: int = 200  # test examples per language
+    variants: tuple[str, ...] = ()  # lab language codes (empty: the default set)
+
+    def validate(self, where: str) -> None:
+        for key in ("train", "dev", "test"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{where}.{key} = {getattr(self, key)}: must be > 0")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A grid: strategies x seeds x targets, each cell three stages (see DESIGN.md)."""
 
@@ -142,6 +158,7 @@ class RunConfig:
     jobs: int = 1  # local executor: worker processes
     checkpoint_every: int = 0  # optimizer steps between resumable checkpoints (0: none); not part of stage identity
     slurm: dict[str, Any] = field(default_factory=dict)  # submitit parameters, e.g. {partition: gpu, timeout_min: 600}
+    lab: LabConfig | None = None  # generate typology-lab data into the run directory
 
     def validate(self, where: str = "config") -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):

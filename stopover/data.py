@@ -30,9 +30,9 @@ _CANONICAL_KEYS = {
     "tagging": ("tokens", "tags"),
     "span_qa": ("id", "question", "context", "answers"),
     "multiple_choice": ("context", "question", "endings", "label"),
-    "retrieval": ("source", "target"),
+    "retrieval": ("source", "target", "source_id", "target_id"),  # ids: BUCC (empty for Tatoeba)
 }
-_OPTIONAL = {"text_b", "question", "context", "id"}
+_OPTIONAL = {"text_b", "question", "context", "id", "source_id", "target_id"}
 
 
 def find_local_file(directory: Path, task: Task, language: str, split: str) -> Path | None:

@@ -116,12 +116,69 @@ def prepare_run_dir(cfg: RunConfig) -> Path:
     return run_dir
 
 
+def materialize_lab(cfg: RunConfig, run_dir: Path) -> RunConfig:
+    """With a `lab:` section and no data_dir: generate the lab's data once under the run directory."""
+    if cfg.lab is None or cfg.data_dir is not None:
+        return cfg
+    import dataclasses
+    import json
+
+    from stopover.config import stable_hash, to_plain
+
+    out = run_dir / "lab-data"
+    key = stable_hash(to_plain(cfg.lab))
+    manifest = out / "manifest.json"
+    fresh = manifest.exists() and json.loads(manifest.read_text(encoding="utf-8")).get("config_hash") == key
+    if not fresh:
+        from stopover.lab.datasets import write_lab_data
+        from stopover.lab.variants import anchored_variant, default_variants
+
+        variants = [anchored_variant(c) for c in cfg.lab.variants] if cfg.lab.variants else default_variants()
+        needed = sorted({*cfg.pool, *cfg.targets})
+        info = write_lab_data(out, variants, {"train": cfg.lab.train, "dev": cfg.lab.dev, "test": cfg.lab.test},
+                              seed=cfg.lab.seed, tasks=[t for t in needed if t.startswith("lab-")])
+        info["config_hash"] = key
+        atomic_write_text(manifest, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    return dataclasses.replace(cfg, data_dir=str(out))
+
+
+def write_typology_tables(cfg: RunConfig, run_dir: Path) -> None:
+    """typology.csv + covariates.csv for every evaluated language (real ones via URIEL+, lab ones
+    from the lab's own feature vectors), for the analysis and the report."""
+    import pandas as pd
+
+    from stopover.pipeline import Pipeline
+    from stopover.store import read_results
+
+    langs = sorted({r.language for r in read_results(run_dir) if r.stage == "eval"} - {"eng"})
+    lab = [l for l in langs if l.startswith("lab-")]
+    real = [l for l in langs if not l.startswith("lab-")]
+    typ, cov = [], []
+    if lab:
+        from stopover.lab.variants import anchored_variant, lab_typology_tables
+
+        t, c = lab_typology_tables([anchored_variant(code) for code in lab])
+        typ.append(t)
+        cov.append(c)
+    if real:
+        from stopover.typology import write_run_tables
+
+        tmp = run_dir / ".typology-real"
+        write_run_tables(tmp, real)
+        typ.append(pd.read_csv(tmp / "typology.csv"))
+        cov.append(pd.read_csv(tmp / "covariates.csv"))
+    if typ:
+        atomic_write_text(run_dir / "typology.csv", pd.concat(typ).to_csv(index=False))
+        atomic_write_text(run_dir / "covariates.csv", pd.concat(cov).to_csv(index=False))
+
+
 def run_grid(cfg: RunConfig, *, progress: Any = None, log: Callable[[str], None] = lambda m: None,
              sets: list[Any] | None = None) -> tuple[Path, "Pipeline"]:
     """Run every cell of the grid with the configured executor; finished stages are skipped."""
     from stopover.pipeline import Pipeline
 
     run_dir = prepare_run_dir(cfg)
+    cfg = materialize_lab(cfg, run_dir)
     pipe = Pipeline(cfg, run_dir, progress=progress, log=log)
     if sets is None:
         sets = intermediate_sets(cfg, pipe)
@@ -153,6 +210,7 @@ def plan_grid(cfg: RunConfig) -> list[PlannedStage]:
     from stopover.errors import StopoverError
     from stopover.pipeline import Pipeline
 
+    cfg = materialize_lab(cfg, prepare_run_dir(cfg)) if cfg.lab is not None else cfg
     pipe = Pipeline(cfg, run_dir_for(cfg))
     stages: dict[str, PlannedStage] = {}
 

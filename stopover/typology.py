@@ -21,7 +21,9 @@ Two backends implement the `Distance` protocol:
   instead of importing lang2vec: the module imports `pkg_resources` at import
   time (gone with setuptools >= 81), loads data at import, prints to stdout
   for unknown languages and raises bare `Exception`; the files are the data,
-  and the tests check that our vectors equal `lang2vec.get_features`.
+  and the tests check that our vectors equal `lang2vec.get_features`. (It also
+  installs a `lang2vec.py` script into bin/ that shadows the package for every
+  console script, `stopover` included.)
 
 Missing values are never zero: a distance that cannot be computed (no shared
 features, language absent) is NaN with a note saying why, and callers warn.
@@ -397,7 +399,9 @@ class URIELPlusDistance:
             if "No shared" in str(err):
                 return Measurement(math.nan, f"no shared {kind} features for {a} and {b} in URIEL+")
             raise
-        return Measurement(float(value))
+        # URIEL+ rounds to 4 places but returns float32 for some kinds (0.6336 -> 0.63359999...):
+        # round again in float64 so that the value is the one URIEL+ meant.
+        return Measurement(round(float(value), 4))
 
     def distance(self, kind: str, a: str, b: str) -> float:
         """URIEL+'s `new_distance(kind, a, b)`; NaN when it cannot be computed (see `measure`)."""
@@ -451,12 +455,26 @@ _l2v_lock = threading.Lock()
 
 
 def lang2vec_data_dir() -> Path:
-    """lang2vec's `data/` directory, found without importing lang2vec (see the module docstring)."""
+    """lang2vec's `data/` directory, found without importing lang2vec (see the module docstring).
+
+    `find_spec` alone is not enough: lang2vec also installs a `lang2vec.py` script into the
+    environment's bin/, and any console script there (`stopover`, `pytest`) puts bin/ first on
+    sys.path, so `lang2vec` resolves to that single-file module. The installed distribution's
+    file list is the fallback that always finds the package data.
+    """
     spec = importlib.util.find_spec("lang2vec")
-    if spec is None or not spec.submodule_search_locations:
+    if spec is not None and spec.submodule_search_locations:
+        candidate = Path(list(spec.submodule_search_locations)[0]) / "data"
+        if candidate.is_dir():
+            return candidate
+    try:
+        candidate = Path(str(importlib.metadata.distribution("lang2vec").locate_file("lang2vec/data")))
+    except importlib.metadata.PackageNotFoundError:
+        candidate = None
+    if candidate is None or not candidate.is_dir():
         raise ConfigError("the lang2vec backend needs the `lang2vec` package (pip install lang2vec==1.1.2) "
                           "or use --backend urielplus")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+    return candidate
 
 
 def _l2v_file(name: str) -> dict[str, Any]:

@@ -152,31 +152,39 @@ def _padded(tokens: list[str]) -> tuple[list[str], list[str]]:
     return context, shapes
 
 
-def _features(i: int, context: list[str], shapes: list[str], prev: str, prev2: str) -> list[str]:
-    """The features of token i given the padded sentence (`_padded`) and the two previous tags."""
-    i += len(_START)
-    word = context[i]
-    return [
-        "bias",
-        "i suffix " + word[-3:],
-        "i suffix2 " + word[-2:],
-        "i pref1 " + word[:1],
-        "i shape " + shapes[i],
+def _static_features(context: list[str], shapes: list[str]) -> list[list[str]]:
+    """Per token, the features that do not depend on predicted tags (computed once per sentence)."""
+    out = []
+    for i in range(len(_START), len(context) - len(_END)):
+        word = context[i]
+        out.append([
+            "bias",
+            "i suffix " + word[-3:],
+            "i suffix2 " + word[-2:],
+            "i suffix1 " + word[-1:],
+            "i pref1 " + word[:1],
+            "i pref3 " + word[:3],
+            "i shape " + shapes[i],
+            "i word " + word,
+            "i-1 word " + context[i - 1],
+            "i-1 suffix " + context[i - 1][-3:],
+            "i-2 word " + context[i - 2],
+            "i+1 word " + context[i + 1],
+            "i+1 suffix " + context[i + 1][-3:],
+            "i+2 word " + context[i + 2],
+            "i-1 word+i word " + context[i - 1] + " " + word,
+            "i word+i+1 word " + word + " " + context[i + 1],
+        ])
+    return out
+
+
+def _features(static: list[str], word: str, prev: str, prev2: str) -> list[str]:
+    """All features of a token: its static ones plus those of the two previous predicted tags."""
+    return static + [
         "i-1 tag " + prev,
         "i-2 tag " + prev2,
         "i tag+i-2 tag " + prev + " " + prev2,
-        "i word " + context[i],
-        "i-1 tag+i word " + prev + " " + context[i],
-        "i-1 word " + context[i - 1],
-        "i-1 suffix " + context[i - 1][-3:],
-        "i-2 word " + context[i - 2],
-        "i+1 word " + context[i + 1],
-        "i+1 suffix " + context[i + 1][-3:],
-        "i+2 word " + context[i + 2],
-        "i suffix1 " + word[-1:],
-        "i pref3 " + word[:3],
-        "i-1 word+i word " + context[i - 1] + " " + context[i],
-        "i word+i+1 word " + context[i] + " " + context[i + 1],
+        "i-1 tag+i word " + prev + " " + word,
     ]
 
 
@@ -198,7 +206,7 @@ class PerceptronTagger:
 
     # -- prediction
     def _predict(self, features: list[str]) -> str:
-        scores: dict[str, float] = defaultdict(float)
+        scores = dict.fromkeys(self.classes, 0.0)
         weights = self.weights
         for feat in features:
             row = weights.get(feat)
@@ -206,18 +214,20 @@ class PerceptronTagger:
                 for cls, w in row.items():
                     scores[cls] += w
         # max over a fixed class order: ties go to the same class every time
-        return max(self.classes, key=lambda c: scores.get(c, 0.0))
+        return max(self.classes, key=scores.__getitem__)
 
     def tag(self, tokens: list[str]) -> list[str]:
         if not tokens:
             return []
         context, shapes = _padded(tokens)
+        static = _static_features(context, shapes)
         prev, prev2 = _START
         out: list[str] = []
         for i in range(len(tokens)):
-            guess = self.tagdict.get(context[i + 2])
+            word = context[i + len(_START)]
+            guess = self.tagdict.get(word)
             if guess is None:
-                guess = self._predict(_features(i, context, shapes, prev, prev2))
+                guess = self._predict(_features(static[i], word, prev, prev2))
             out.append(guess)
             prev2, prev = prev, guess
         return out
@@ -249,16 +259,19 @@ class PerceptronTagger:
                     stamps[key] = step
                     row[c] = w + delta
 
-        order = list(sentences)
+        # (normalised words, static features, gold tags) per sentence, built once for all passes
+        order = []
+        for words, tags in sentences:
+            context, shapes = _padded(words)
+            order.append((context[len(_START):len(_START) + len(words)], _static_features(context, shapes), tags))
         rng = random.Random(seed)
         for _ in range(iterations):
-            for words, tags in order:
-                context, shapes = _padded(words)
+            for norm, static, tags in order:
                 prev, prev2 = _START
-                for i in range(len(words)):
-                    guess = tagdict.get(context[i + 2])
+                for i, word in enumerate(norm):
+                    guess = tagdict.get(word)
                     if guess is None:
-                        feats = _features(i, context, shapes, prev, prev2)
+                        feats = _features(static[i], word, prev, prev2)
                         guess = tagger._predict(feats)
                         if guess != tags[i]:
                             update(tags[i], guess, feats)

@@ -239,7 +239,7 @@ PAIRS = {
 
 def _fake_data(monkeypatch) -> dict[str, int]:
     """Replace task lookup and loading with two in-memory classification tasks."""
-    calls = {"load": 0}
+    calls: dict = {"load": 0, "data_dir": []}
     fake_tasks = types.ModuleType("stopover.tasks")
     fake_tasks.get_task = lambda name: types.SimpleNamespace(name=name, format="classification",
                                                              languages=("eng",), hub=None)
@@ -247,6 +247,7 @@ def _fake_data(monkeypatch) -> dict[str, int]:
 
     def load_examples(task, split="train", language="eng", data_dir=None):
         calls["load"] += 1
+        calls["data_dir"].append(data_dir)
         return PAIRS[task.name]
 
     fake_data.load_examples = load_examples
@@ -289,11 +290,16 @@ def test_profile_task_is_cached_by_settings_and_data(monkeypatch) -> None:
 def test_cli_writes_table_csv_and_plot(shared_data, monkeypatch, tmp_path, capsys) -> None:
     from stopover.cli import main
 
-    _fake_data(monkeypatch)
+    calls = _fake_data(monkeypatch)
     monkeypatch.setenv(upos.TRAIN_ENV, str(shared_data / "ud/en/dev.conllu.gz"))
     out = tmp_path / "div"
-    rc = main(["diversity", "alpha", "beta", "--model", "none", "--sample", "50", "--out", str(out)])
+    root = tmp_path / "data"
+    (root / "alpha").mkdir(parents=True)
+    rc = main(["diversity", "alpha", "beta", "--model", "none", "--sample", "50", "--out", str(out),
+               "--data-dir", str(root)])
     assert rc == 0
+    # DIR/<task> when it exists (a run config's data_dir layout), else DIR itself
+    assert calls["data_dir"] == [str(root / "alpha"), str(root)]
     printed = capsys.readouterr().out
     assert "composite" in printed and "alpha" in printed and "upos-entropy-2" in printed
     with open(out / "diversity.csv", encoding="utf-8") as f:

@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", type=int, default=2000, help="texts sampled per task (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--split", default="train", help="split to profile (default train)")
-    parser.add_argument("--data-dir", default=None, help="local data directory instead of the Hub")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="local task files instead of the Hub: DIR/<task>/<language>/<split>.<jsonl|tsv|csv|"
+                             "parquet> (as a run config's data_dir), or DIR/<language>/<split>.* for one task")
     parser.add_argument("--model", default=None, metavar="SOURCE",
                         help="sentence encoder for the semantic measures (default: the embedded "
                              "multilingual-e5-small; a Hub id or model directory; 'none' skips them)")
@@ -42,8 +44,14 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     profiles = {}
     for name in tasks:
+        data_dir = None
+        if args.data_dir:
+            root = Path(args.data_dir)
+            if not root.is_dir():
+                raise ConfigError(f"--data-dir {root} is not a directory")
+            data_dir = root / name if (root / name).is_dir() else root
         with console.status(f"profiling {name} ..."):
-            profiles[name] = profile_task(name, data_dir=args.data_dir, model_source=args.model,
+            profiles[name] = profile_task(name, data_dir=data_dir, model_source=args.model,
                                           sample=args.sample, seed=args.seed, split=args.split)
     values = {t: p["measures"] for t, p in profiles.items()}
     direction: dict[str, bool] = {}

@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
         if t.train_task:
             source += f"; trains on {t.train_task}"
         langs = ",".join(t.languages)
-        rows.append((t.name, t.role, t.format, t.metric, f"{len(t.languages)}: {langs}", source))
+        shown = langs if args.format == "csv" or len(t.languages) <= 6 else ",".join(t.languages[:6]) + ",..."
+        rows.append((t.name, t.role, t.format, t.metric, f"{len(t.languages)}: {shown}", source))
     if args.format == "csv":
         import csv
         import sys
@@ -40,5 +41,8 @@ def run(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console.width = max(console.width, 150)  # piped output: don't fold the table into slivers
+    console.print(table)
     return 0

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from stopover.store import atomic_write_text
 
     source = langtable.get(args.source)
-    targets = [code for code in langtable.language_set(args.langs) if code != source.iso3]
+    # The source stays in the table when the set has it (its distances are 0): a reference row.
+    targets = langtable.language_set(args.langs)
     kinds = [k.strip() for k in args.kind.split(",") if k.strip()] if args.kind else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", typology.MissingDistanceWarning)  # reported below instead
@@ -100,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
             cells = ["—" if row[k] != row[k] else f"{row[k]:.4f}" for k in kind_order]
             table.add_row(code, names[code], *cells)
         console = Console()
+        if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+            console = Console(width=max(console.width, 30 + 11 * len(kind_order)))
         console.print(table)
         if len(missing):
             console.print(f"— = missing ({len(missing)}): " + "; ".join(missing["note"].head(5))

@@ -34,6 +34,7 @@ index into it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -99,7 +100,12 @@ class LabTask:
         return ("test",) if self.kind == "retrieval" else SPLITS
 
     def grammar(self) -> Grammar:
-        return Grammar(self.constructions, self.lexicon_size)
+        return _grammar(self.constructions, self.lexicon_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _grammar(constructions: tuple[str, ...], lexicon_size: int | None) -> Grammar:
+    return Grammar(constructions, lexicon_size)
 
 
 TARGET_TASKS = (
@@ -145,8 +151,8 @@ def _qa_item(g: Grammar, rng: random.Random) -> QAItem:
 
 
 def _items(task: LabTask, g: Grammar, rng: random.Random, n: int, key: Callable[[Any], str],
-           exclude: set[str]) -> list[Any]:
-    """`n` items of the task; none whose English key is in `exclude` (no train/test overlap)."""
+           exclude: set[str]) -> list[tuple[Any, str]]:
+    """`n` (item, English key) pairs; no key in `exclude` (no train/test overlap)."""
     labels = [i % len(NLI_LABELS) for i in range(n)]
     rng.shuffle(labels)
     out: list[Any] = []
@@ -165,17 +171,18 @@ def _items(task: LabTask, g: Grammar, rng: random.Random, n: int, key: Callable[
         k = key(item)
         if k in exclude:
             continue
-        out.append(item)
+        out.append((item, k))
     return out
 
 
-def _english_key(task: LabTask, item: Any) -> str:
+def english_key(task: LabTask, item: Any) -> str:
+    """The item's English text: what identifies it for the train/test overlap check."""
     if task.kind == "nli":
-        return ENGLISH_VARIANT.realise(item.premise.tree).text + "\t" + ENGLISH_VARIANT.realise(item.hypothesis.tree).text
+        return item.premise.realise().text + "\t" + item.hypothesis.realise().text
     if task.kind == "qa":
-        return " ".join(ENGLISH_VARIANT.realise(s.tree).text for s in item.sentences) + "\t" + \
-            ENGLISH_VARIANT.realise(item.question.tree).text
-    return ENGLISH_VARIANT.realise(item.tree).text
+        return " ".join(s.realise().text for s in item.sentences) + "\t" + \
+            item.question.realise().text
+    return item.realise().text
 
 
 # --------------------------------------------------------------------------- examples
@@ -183,27 +190,28 @@ def _english_key(task: LabTask, item: Any) -> str:
 
 def render(task: LabTask, item: Any, variant: Variant, example_id: str = "") -> dict[str, Any]:
     """One item as a canonical example of the task's format, in `variant`'s language."""
+    p = variant.params
     if task.kind == "nli":
-        return {"text_a": variant.realise(item.premise.tree).text,
-                "text_b": variant.realise(item.hypothesis.tree).text, "label": item.label}
+        return {"text_a": item.premise.realise(p).text, "text_b": item.hypothesis.realise(p).text,
+                "label": item.label}
     if task.kind in ("pos", "ner"):
-        r = variant.realise(item.tree)
+        r = item.realise(p)
         return {"tokens": r.tokens, "tags": r.upos if task.kind == "pos" else r.ner}
     if task.kind == "retrieval":
-        return {"source": variant.realise(item.tree).text, "target": ENGLISH_VARIANT.realise(item.tree).text}
+        return {"source": item.realise(p).text, "target": item.realise().text}
     if task.kind == "qa":
         sep = " " if variant.params.spaces else ""
         parts, start = [], 0
         answer_start = answer_end = -1
         for i, s in enumerate(item.sentences):
-            r = variant.realise(s.tree)
+            r = s.realise(p)
             if i == item.answer_sentence:
                 a, b = r.phrase_span(item.answer)
                 answer_start, answer_end = start + a, start + b
             parts.append(r.text)
             start += len(r.text) + len(sep)
         context = sep.join(parts)
-        return {"id": example_id, "question": variant.realise(item.question.tree).text, "context": context,
+        return {"id": example_id, "question": item.question.realise(p).text, "context": context,
                 "answers": {"text": [context[answer_start:answer_end]], "answer_start": [answer_start]}}
     raise ValueError(f"unknown lab task kind {task.kind!r}")
 
@@ -214,10 +222,13 @@ def _jsonl(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def build_split(task: LabTask | str, split: str, size: int, seed: int,
                 exclude: set[str] | None = None) -> list[Any]:
-    """The language-independent items of one split (deterministic in `seed`)."""
+    """The language-independent items of one split (deterministic in `seed`); `exclude`
+    holds English renderings (see `english_key`) that must not recur, and gains this split's."""
     t = TASKS[task] if isinstance(task, str) else task
-    g = t.grammar()
-    return _items(t, g, _rng(seed, t.name, split), size, lambda it: _english_key(t, it), exclude or set())
+    seen = exclude if exclude is not None else set()
+    pairs = _items(t, t.grammar(), _rng(seed, t.name, split), size, lambda it: english_key(t, it), seen)
+    seen.update(k for _, k in pairs)
+    return [it for it, _ in pairs]
 
 
 def _check_sizes(sizes: Mapping[str, int]) -> dict[str, int]:
@@ -260,7 +271,6 @@ def write_lab_data(out_dir: str | Path, variants: Sequence[Variant], sizes: Mapp
         seen: set[str] = set()
         for split in task.splits:
             items = build_split(task, split, sizes[split], seed, exclude=seen)
-            seen |= {_english_key(task, it) for it in items}
             targets = langs if (task.role == "target" and split == "test") else [ENGLISH_VARIANT]
             for v in targets:
                 rows = [render(task, it, v, f"{name}-{split}-{i}") for i, it in enumerate(items)]

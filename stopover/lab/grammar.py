@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from stopover.lab.facts import Event, Mention, more_general, nli_label
 from stopover.lab.lexicon import (ADJECTIVES, ADPOSITIONS, FULL, Adjective, Adposition, Lexicon, Name,
                                   Noun, Verb, find_adjective, find_verb)
+from stopover.lab.transforms import ENGLISH, Params, Realisation, realise
 from stopover.lab.tree import Node
 
 CONSTRUCTIONS = ("intransitive", "transitive", "ditransitive", "adjective", "adposition", "possessive",
@@ -79,6 +80,14 @@ class Sentence:
     tree: Node
     events: tuple[Event, ...]  # asserted facts (none for a question)
     arg_nodes: tuple[dict[str, Node], ...] = field(default_factory=tuple)  # per event: role -> NP head
+    _realised: dict[Params, Realisation] = field(default_factory=dict, repr=False, compare=False)
+
+    def realise(self, params: Params = ENGLISH) -> Realisation:
+        """The sentence in the language `params` describes (memoised per language)."""
+        r = self._realised.get(params)
+        if r is None:
+            r = self._realised[params] = realise(self.tree, params)
+        return r
 
 
 def check_constructions(constructions: Sequence[str]) -> tuple[str, ...]:
@@ -223,13 +232,30 @@ class Grammar:
             categories += ("adjectives",)
         size = lexicon_size if lexicon_size is not None else len(lexicon)
         self.lexicon = lexicon.subset(size, categories)
-        self._classes = {n.cls for n in self.lexicon.nouns({"human", "animal", "thing", "food",
-                                                            "place", "org"})}
+        self._classes = {n.cls for n in self.lexicon.nouns(frozenset({"human", "animal", "thing", "food",
+                                                                      "place", "org"}))}
         self.verbs = {f: [v for v in getattr(self.lexicon, _FRAME_CATEGORY[f]) if self._usable(v)]
                       for f in self.frames}
+        self._nouns: dict[frozenset[str], list[tuple[str, Noun | Name]]] = {}
+        self._pools: dict[frozenset[str], tuple[list[tuple[str, Name]], list[tuple[str, Noun]]]] = {}
         for f, vs in self.verbs.items():
             if not vs:
                 raise ValueError(f"lexicon size {size} leaves no usable {f} verb; use a larger lexicon")
+
+    def nouns(self, classes: frozenset[str]) -> list[tuple[str, Noun | Name]]:
+        """(head, entry) of every noun and name of one of `classes` (cached: hot path)."""
+        key = frozenset(classes)
+        if key not in self._nouns:
+            self._nouns[key] = [(_head(n), n) for n in self.lexicon.nouns(key)]
+        return self._nouns[key]
+
+    def _split_pool(self, classes: frozenset[str]) -> tuple[list[tuple[str, Name]], list[tuple[str, Noun]]]:
+        key = frozenset(classes)
+        if key not in self._pools:
+            pool = self.nouns(key)
+            self._pools[key] = ([(h, n) for h, n in pool if isinstance(n, Name)],
+                                [(h, n) for h, n in pool if isinstance(n, Noun)])
+        return self._pools[key]
 
     def _usable(self, v: Verb) -> bool:
         return all(not sel or sel & self._classes for sel in (v.subj, v.obj, v.iobj))
@@ -242,12 +268,13 @@ class Grammar:
     def mention(self, rng: random.Random, classes: frozenset[str], used: set[str], *,
                 modifiers: bool = True) -> Mention:
         """A fresh participant of one of `classes` whose head is not in `used`."""
-        cands = [n for n in self.lexicon.nouns(classes) if _head(n) not in used]
-        if not cands:  # tiny lexicons: allow a repeated head rather than fail
-            cands = self.lexicon.nouns(classes)
-        names = [n for n in cands if isinstance(n, Name)]
-        nouns = [n for n in cands if isinstance(n, Noun)]
-        pick: Noun | Name = rng.choice(names) if names and (not nouns or rng.random() < 0.4) else rng.choice(nouns)
+        names, nouns = self._split_pool(classes)
+        names_left = [n for h, n in names if h not in used]
+        nouns_left = [n for h, n in nouns if h not in used]
+        if not names_left and not nouns_left:  # tiny lexicons: allow a repeated head rather than fail
+            names_left, nouns_left = [n for _, n in names], [n for _, n in nouns]
+        use_name = bool(names_left) and (not nouns_left or rng.random() < 0.4)
+        pick: Noun | Name = rng.choice(names_left) if use_name else rng.choice(nouns_left)
         used.add(_head(pick))
         if isinstance(pick, Name):
             return Mention(pick.text, pick.cls, ne=pick.ne)
@@ -303,12 +330,13 @@ class Grammar:
         if not adps:
             return None
         adp: Adposition = rng.choice(adps)
-        cands = [n for n in self.lexicon.nouns(adp.obj) if _head(n) not in used
-                 and (not isinstance(n, Name) or n.ne != "LOC" or adp.lemma in _NAME_ADPOSITIONS)]
+        pool = self.nouns(adp.obj)
+        cands = {h for h, n in pool if h not in used
+                 and (not isinstance(n, Name) or n.ne != "LOC" or adp.lemma in _NAME_ADPOSITIONS)}
         if not cands:
             return None
         # Reuse mention() for modifiers, restricted to the admissible heads.
-        blocked = {_head(n) for n in self.lexicon.nouns(adp.obj)} - {_head(n) for n in cands}
+        blocked = {h for h, _ in pool} - cands
         m = self.mention(rng, adp.obj, used | blocked)
         used.add(m.head)
         if m.possessor is not None:

@@ -41,7 +41,10 @@ class Name:
 
     @property
     def cls(self) -> str:
-        return {"PER": "human", "ORG": "org", "LOC": "place"}[self.ne]
+        return _NE_CLASS[self.ne]
+
+
+_NE_CLASS = {"PER": "human", "ORG": "org", "LOC": "place"}
 
 
 @dataclass(frozen=True)
@@ -271,12 +274,15 @@ class Lexicon:
 FULL = Lexicon()
 
 
+_VERBS = {(v.lemma, v.frame): v for v in (*INTRANSITIVES, *TRANSITIVES, *DITRANSITIVES)}
+
+
 def find_verb(lemma: str, frame: str) -> Verb:
     """The verb entry for a lemma and frame (verbs like `sell` have two frames)."""
-    for v in (*INTRANSITIVES, *TRANSITIVES, *DITRANSITIVES):
-        if v.lemma == lemma and v.frame == frame:
-            return v
-    raise KeyError(f"no {frame} verb {lemma!r} in the lab lexicon")
+    try:
+        return _VERBS[(lemma, frame)]
+    except KeyError:
+        raise KeyError(f"no {frame} verb {lemma!r} in the lab lexicon") from None
 
 
 def find_adjective(lemma: str) -> Adjective:

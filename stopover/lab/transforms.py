@@ -209,9 +209,10 @@ class _Linearizer:
     def _mark_head(self, node: Node, head: _Tok, group: list[_Tok]) -> list[_Tok]:
         """Articles-as-affixes and case markers on a noun; returns enclitic words to add."""
         p = self.p
-        det = node.child("det")
-        if det is not None and det.article == "definite" and p.definite == "affix":
-            head.form = p.definite_affix + head.form
+        if p.definite == "affix":
+            det = node.child("det")
+            if det is not None and det.article == "definite":
+                head.form = p.definite_affix + head.form
         if node.case is None or node.relativizer or p.case == "none":
             return []
         marker = p.markers.of(node.case)
