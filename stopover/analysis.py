@@ -750,44 +750,50 @@ def _mixed_one(data: pd.DataFrame, kind: str, ci: float) -> list[dict[str, Any]]
             break
     if result is None:
         return fail("; ".join(errors), described)
+    with warnings.catch_warnings(record=True) as rec:
+        # Standard errors of a singular fit come out NaN with a RuntimeWarning: record, don't print.
+        warnings.simplefilter("always")
+        rows = _mixed_rows(result, conds, ref, 1 - ci)
+    caught += [_first_line(w.message) for w in rec if not issubclass(w.category, DeprecationWarning)]
     warn_text = "; ".join(dict.fromkeys(notes + caught + errors))
-    alpha = 1 - ci
+    common = dict(info, reference=ref, formula=described, converged=bool(result.converged), warnings=warn_text)
+    return [dict(common, **row) for row in rows]
+
+
+def _mixed_rows(result: Any, conds: Sequence[str], ref: str, alpha: float) -> list[dict[str, Any]]:
+    """Fixed effects of a fitted MixedLM, plus each diversity - random interaction contrast."""
+    def status(se: float) -> str:
+        if not result.converged:
+            return "did not converge"
+        return "ok" if np.isfinite(se) else "no standard error (singular fit)"
+
     ci_tab = result.conf_int(alpha=alpha)
     rows = []
-    common = dict(info, reference=ref, formula=described, converged=bool(result.converged),
-                  warnings=warn_text)
     for term in result.fe_params.index:
         m = re.search(r"\[T\.(.+)\]$", term)
-        rows.append(dict(common, term=_pretty_term(term), condition=m.group(1) if m else "",
-                         estimate=float(result.fe_params[term]), se=float(result.bse_fe[term]),
+        se = float(result.bse_fe[term])
+        rows.append(dict(term=_pretty_term(term), condition=m.group(1) if m else "",
+                         estimate=float(result.fe_params[term]), se=se,
                          ci_lo=float(ci_tab.loc[term, 0]), ci_hi=float(ci_tab.loc[term, 1]),
-                         p=float(result.pvalues[term]),
-                         status="ok" if result.converged else "did not converge"))
-    # Diversity vs random as a contrast of interaction coefficients.
+                         p=float(result.pvalues[term]), status=status(se)))
     names = list(result.fe_params.index)
     for _, da, rb in comparison_pairs(conds):
         if not (is_diversity(_strategy_of(da)) and is_random(_strategy_of(rb))):
             continue
         vec = np.zeros(len(names))
         for cond, sign in ((da, 1.0), (rb, -1.0)):
-            if cond == ref:
-                continue
             key = [n for n in names if n.startswith("distance:") and n.endswith(f"[T.{cond}]")]
-            if key:
+            if cond != ref and key:
                 vec[names.index(key[0])] = sign
+        label = dict(term=f"distance:{da} - distance:{rb}", condition=f"{da} - {rb}")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                t = result.t_test(vec[None, :])
-            est, se = float(np.ravel(t.effect)[0]), float(np.ravel(t.sd)[0])
-            p = float(np.ravel(t.pvalue)[0])
+            t = result.t_test(vec[None, :])
+            se = float(np.ravel(t.sd)[0])
             lo, hi = np.ravel(t.conf_int(alpha=alpha))[:2]
-            rows.append(dict(common, term=f"distance:{da} - distance:{rb}", condition=f"{da} - {rb}",
-                             estimate=est, se=se, ci_lo=float(lo), ci_hi=float(hi), p=p,
-                             status="ok" if result.converged else "did not converge"))
-        except Exception as err:
-            rows.append(dict(common, term=f"distance:{da} - distance:{rb}", condition=f"{da} - {rb}",
-                             status=f"not estimable: {type(err).__name__}: {_first_line(err)}"))
+            rows.append(dict(label, estimate=float(np.ravel(t.effect)[0]), se=se, ci_lo=float(lo),
+                             ci_hi=float(hi), p=float(np.ravel(t.pvalue)[0]), status=status(se)))
+        except Exception as err:  # a singular covariance: say so in the row
+            rows.append(dict(label, status=f"not estimable: {type(err).__name__}: {_first_line(err)}"))
     return rows
 
 

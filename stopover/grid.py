@@ -50,12 +50,20 @@ def intermediate_sets(cfg: RunConfig, pipe: "Pipeline | None" = None) -> list[An
         budget = cfg.selection.k * cfg.intermediate.max_examples
     composite = profiles = union = None
     if cfg.pool and _needs_diversity(cfg.strategies):
+        import os
+
         from stopover import diversity
+        from stopover.upos import TRAIN_ENV, get_tagger
+
+        tagger = None
+        lab_conllu = Path(cfg.data_dir or "") / "upos-train.conllu"
+        if cfg.lab is not None and not os.environ.get(TRAIN_ENV) and lab_conllu.exists():
+            tagger = get_tagger(train_files=[lab_conllu])  # offline: the lab's own gold UPOS
 
         full = {name: diversity.profile_task(
                     name, data_dir=pipe.task_dir(get_task(name)) if pipe else None,
                     model_source=pipe.model_path() if pipe else cfg.model,
-                    sample=cfg.selection.diversity_sample)
+                    sample=cfg.selection.diversity_sample, tagger=tagger)
                 for name in cfg.pool}
         profiles = {name: p["measures"] for name, p in full.items()}
         composite = diversity.composite(profiles)
@@ -128,18 +136,33 @@ def materialize_lab(cfg: RunConfig, run_dir: Path) -> RunConfig:
     out = run_dir / "lab-data"
     key = stable_hash(to_plain(cfg.lab))
     manifest = out / "manifest.json"
-    fresh = manifest.exists() and json.loads(manifest.read_text(encoding="utf-8")).get("config_hash") == key
+    fresh = (manifest.exists() and (out / "upos-train.conllu").exists()
+             and json.loads(manifest.read_text(encoding="utf-8")).get("config_hash") == key)
     if not fresh:
         from stopover.lab.datasets import write_lab_data
         from stopover.lab.variants import anchored_variant, default_variants
 
         variants = [anchored_variant(c) for c in cfg.lab.variants] if cfg.lab.variants else default_variants()
-        needed = sorted({*cfg.pool, *cfg.targets})
+        needed = sorted({*cfg.pool, *cfg.targets, "lab-pos"})  # lab-pos: gold UPOS for the diversity tagger
         info = write_lab_data(out, variants, {"train": cfg.lab.train, "dev": cfg.lab.dev, "test": cfg.lab.test},
                               seed=cfg.lab.seed, tasks=[t for t in needed if t.startswith("lab-")])
         info["config_hash"] = key
+        _write_upos_conllu(out / "lab-pos" / "eng" / "train.jsonl", out / "upos-train.conllu")
         atomic_write_text(manifest, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     return dataclasses.replace(cfg, data_dir=str(out))
+
+
+def _write_upos_conllu(jsonl: Path, out: Path) -> None:
+    """The lab's gold-tagged English as CoNLL-U: training data for the diversity module's UPOS
+    tagger when no English UD treebank is at hand (offline demo)."""
+    import json
+
+    blocks = []
+    for line in jsonl.read_text(encoding="utf-8").splitlines():
+        ex = json.loads(line)
+        blocks.append("\n".join(f"{i}\t{w}\t_\t{t}\t_\t_\t_\t_\t_\t_"
+                                for i, (w, t) in enumerate(zip(ex["tokens"], ex["tags"]), start=1)))
+    atomic_write_text(out, "\n\n".join(blocks) + "\n\n")
 
 
 def write_typology_tables(cfg: RunConfig, run_dir: Path) -> None:

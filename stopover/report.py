@@ -315,7 +315,8 @@ def render_html(analysis: Analysis, figures: dict[str, bytes], config_text: str 
     parts.append(f"<pre>{esc(config_text)}</pre>" if config_text is not None
                  else f"<p class='note'>No {CONFIG_FILE} in the run directory.</p>")
     env = environment()
-    parts.append("<h2>Environment</h2>" + _html_table(pd.DataFrame({"package": list(env), "version": list(env.values())})))
+    env_table = pd.DataFrame({"package": list(env), "version": list(env.values())})
+    parts.append("<h2>Environment</h2>" + _html_table(env_table))
     parts.append("</body></html>")
     return "\n".join(parts)
 

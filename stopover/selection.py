@@ -310,8 +310,11 @@ def dev_scores_from_results(rows: Iterable[Any], target: str, *, language: str =
 # ---------------------------------------------------------------- expansion
 
 
-def _parse_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """"name" | {"name": ..., **options} | {name: {options}} | {"explicit": [tasks]}."""
+def parse_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(strategy name, options) of one config entry.
+
+    Accepted: "name", {"name": NAME, **options}, {NAME: {options}}, {"explicit": [tasks]}.
+    """
     if isinstance(spec, str):
         return spec, {}
     if not isinstance(spec, Mapping):
@@ -331,6 +334,9 @@ def _parse_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
                       "or {NAME: {option: value}}")
 
 
+_parse_spec = parse_spec  # the name stopover.grid first used
+
+
 def _unknown(name: str) -> ConfigError:
     close = difflib.get_close_matches(name, list(STRATEGIES), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
@@ -348,7 +354,7 @@ def expand(strategies: Sequence[str | Mapping[str, Any]], ctx: SelectionContext)
     out: list[IntermediateSet] = []
     seen: set[IntermediateSet] = set()
     for spec in strategies:
-        name, options = _parse_spec(spec)
+        name, options = parse_spec(spec)
         fn = STRATEGIES.get(name)
         if fn is None:
             raise _unknown(name)

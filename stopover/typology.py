@@ -510,9 +510,10 @@ class Lang2VecDistance:
         return f"lang2vec-{_version('lang2vec')}-{self.metric}"
 
     def feature_names(self, feature_set: str) -> list[str]:
+        """Feature names of a lang2vec set, spelled as `lang2vec.get_features` spells them."""
         file, _, prefix = _L2V_SETS[feature_set]
         feats = _l2v_file(file)["feats"]
-        return [str(f) for f in feats if f.startswith(prefix)]
+        return [str(f).replace(" ", "_") for f in feats if f.startswith(prefix)]
 
     def feature_set_vector(self, feature_set: str, code: str) -> np.ndarray | None:
         """One lang2vec feature set for a language (NaN where lang2vec has -1), None if absent."""
@@ -561,14 +562,14 @@ class Lang2VecDistance:
 # Backends, the on-disk cache and tables
 # --------------------------------------------------------------------------------------------
 
-_BACKENDS: dict[tuple[str, tuple[tuple[str, Any], ...]], Distance] = {}
+_BACKENDS: dict[tuple[str, tuple[tuple[str, str], ...]], Distance] = {}
 
 
 def get_backend(backend: str | Distance = "urielplus", **options: Any) -> Distance:
     """A distance backend by name ("urielplus", "lang2vec") with options, or the instance given."""
     if not isinstance(backend, str):
         return backend
-    key = (backend, tuple(sorted(options.items())))
+    key = (backend, tuple(sorted((name, repr(value)) for name, value in options.items())))
     if key not in _BACKENDS:
         if backend == "urielplus":
             _BACKENDS[key] = URIELPlusDistance(**options)

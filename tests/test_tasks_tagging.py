@@ -182,18 +182,18 @@ def write_ccg(path: Path, n: int, seed: int) -> None:
 
 def test_udpos_end_to_end_on_real_conllu_subsets(tmp_path, shared_data):
     ud, data = shared_data / "ud", tmp_path / "data" / "udpos"
-    ud_subset(ud / "en" / "dev.conllu.gz", data / "en" / "train.conllu", 0, 80)  # ISO 639-1 directory
-    ud_subset(ud / "en" / "test.conllu.gz", data / "en" / "dev.conllu", 0, 16)
-    ud_subset(ud / "en" / "test.conllu.gz", data / "en" / "test.conllu", 16, 16)
-    ud_subset(ud / "de" / "test.conllu.gz", data / "German" / "test.conllu", 0, 16)  # UD name
-    ud_subset(ud / "es" / "test.conllu.gz", data / "spa" / "test.conllu.gz", 0, 16)  # ISO 639-3, gzip
+    ud_subset(ud / "en" / "dev.conllu.gz", data / "en" / "train.conllu", 0, 48)  # ISO 639-1 directory
+    ud_subset(ud / "en" / "test.conllu.gz", data / "en" / "dev.conllu", 0, 12)
+    ud_subset(ud / "en" / "test.conllu.gz", data / "en" / "test.conllu", 12, 12)
+    ud_subset(ud / "de" / "test.conllu.gz", data / "German" / "test.conllu", 0, 12)  # UD name
+    ud_subset(ud / "es" / "test.conllu.gz", data / "spa" / "test.conllu.gz", 0, 12)  # ISO 639-3, gzip
     langs = ["deu", "eng", "spa"]
     cfg = config(tmp_path, data_dir=str(tmp_path / "data"), targets=["udpos"],
                  tasks={"udpos": {"languages": langs}})
     run_dir, pipe = run_grid(cfg, sets=sets(("none", ())))
     rows = [r for r in read_results(run_dir) if r.stage == "eval"]
     assert {(r.language, r.metric) for r in rows} == {(l, m) for l in langs for m in ("f1", "token_accuracy")}
-    assert all(r.n == 16 and 0 <= r.value <= 100 and r.task == "udpos" for r in rows)
+    assert all(r.n == 12 and 0 <= r.value <= 100 and r.task == "udpos" for r in rows)
     assert {r.metric for r in rows if r.primary} == {"f1"}
 
 

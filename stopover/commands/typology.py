@@ -38,8 +38,8 @@ def _heatmap(wide, source: str, backend: str, path) -> None:
     values = wide.to_numpy(dtype=float)
     height = max(3.0, 0.28 * len(wide) + 1.5)
     fig, ax = plt.subplots(figsize=(1.1 * len(wide.columns) + 2.5, height))
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("lightgrey")  # missing distances are grey, never a colour of the scale
+    # missing distances are grey, never a colour of the scale
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
     image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0)
     ax.set_xticks(range(len(wide.columns)), list(wide.columns), rotation=45, ha="right")
     ax.set_yticks(range(len(wide)), list(wide.index), fontsize=8)

@@ -127,8 +127,9 @@ def margin_mine(x: np.ndarray, y: np.ndarray, k: int = NEIGHBOURHOOD) -> list[tu
     fwd_sim, fwd_ind = knn(x, y, k)
     bwd_sim, bwd_ind = knn(y, x, k)
     fwd_mean, bwd_mean = fwd_sim.mean(axis=1), bwd_sim.mean(axis=1)
-    fwd_scores = fwd_sim / ((fwd_mean[:, None] + bwd_mean[fwd_ind]) / 2)
-    bwd_scores = bwd_sim / ((bwd_mean[:, None] + fwd_mean[bwd_ind]) / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 for a sentence unlike everything: NaN, dropped
+        fwd_scores = fwd_sim / ((fwd_mean[:, None] + bwd_mean[fwd_ind]) / 2)
+        bwd_scores = bwd_sim / ((bwd_mean[:, None] + fwd_mean[bwd_ind]) / 2)
     rows_x, rows_y = np.arange(len(x)), np.arange(len(y))
     fwd_best = fwd_ind[rows_x, fwd_scores.argmax(axis=1)]
     bwd_best = bwd_ind[rows_y, bwd_scores.argmax(axis=1)]
@@ -144,7 +145,7 @@ def margin_mine(x: np.ndarray, y: np.ndarray, k: int = NEIGHBOURHOOD) -> list[tu
             continue
         seen_src.add(i)
         seen_trg.add(j)
-        if scores[n] > 0:
+        if scores[n] > 0:  # False for NaN too
             pairs.append((i, j, float(scores[n])))
     return pairs
 

@@ -142,7 +142,7 @@ def _plural(lemma: str) -> str:
     return _PLURALS[lemma]
 
 
-_WH_ANIMATE = {"human", "animal", "org"}
+_WH_PERSON = {"human", "org"}  # "who" asks for people and organisations, "what" for the rest
 
 
 def _clause(event: Event, deprel: str, *, question: str | None = None, gap: str | None = None,
@@ -177,7 +177,7 @@ def _clause(event: Event, deprel: str, *, question: str | None = None, gap: str 
             if role.startswith("obl:"):
                 nodes[role] = head.add(Node("where", "ADV", "advmod", wh=True))
             else:
-                word = "who" if (role == "agent" or m.cls in _WH_ANIMATE) else "what"
+                word = "who" if (role == "agent" or m.cls in _WH_PERSON) else "what"
                 nodes[role] = head.add(Node(word, "PRON", deprel_, case=case, wh=True))
             continue
         np = head.add(_np(m, deprel_, case))
@@ -284,8 +284,10 @@ class Grammar:
             fits = [a for a in self.lexicon.adjectives if pick.cls in a.applies]
             k = 2 if rng.random() < 0.08 else 1 if rng.random() < 0.35 else 0
             if fits and k:
-                chosen = rng.sample(fits, min(k, len(fits)))
-                attrs = _adjective_order(chosen)
+                first = rng.choice(fits)
+                # A second adjective of another kind (never "big small").
+                others = [a for a in fits if a.rank != first.rank]
+                attrs = _adjective_order([first, rng.choice(others)] if k == 2 and others else [first])
         possessor = None
         if (modifiers and self.has("possessive") and pick.cls != "place" and rng.random() < 0.15):
             owner = self.mention(rng, frozenset({"human"}), used, modifiers=False)
@@ -467,8 +469,9 @@ class Grammar:
                 options.append(e.with_args(e.args + (obl,)))
         if self.has("adjective"):
             for i, (role, m) in enumerate(e.args):
+                ranks = {find_adjective(a).rank for a in m.attrs}
                 fits = [a for a in self.lexicon.adjectives
-                        if m.cls in a.applies and a.lemma not in m.attrs and not m.is_name]
+                        if m.cls in a.applies and a.rank not in ranks and not m.is_name]
                 if fits and len(m.attrs) < 2:
                     new = replace(m, attrs=_adjective_order([find_adjective(a) for a in m.attrs]
                                                             + [rng.choice(fits)]))

@@ -127,7 +127,7 @@ def _kana() -> dict[str, str]:
     table = {c + v: g for c, syl in rows.items() for v, g in zip("aiueo", syl)}
     table.update({"ya": "ヤ", "yu": "ユ", "yo": "ヨ", "wa": "ワ", "wo": "ヲ"})
     table.update(dict(zip("aiueo", "アイウエオ")))
-    table.update(dict(zip(CONSONANTS, "ぶちどふぐほじくろむんぷけるすとゔわきゆず")))
+    table.update(dict(zip(CONSONANTS, "ぶちどふぐほじくろむんぷけるすとびわきゆず")))
     return table
 
 

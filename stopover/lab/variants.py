@@ -132,25 +132,46 @@ ENGLISH_VARIANT = Variant(ENGLISH_CODE, "English", "eng", ENGLISH)
 
 
 @functools.lru_cache(maxsize=None)
-def _syntax_knn(codes: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
-    try:
-        import warnings
+def _syntax_knn_table() -> tuple[tuple[str, ...], dict[str, int], object]:
+    """lang2vec's `syntax_knn` set: (feature names, language -> row, data array).
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # lang2vec imports the deprecated pkg_resources
-            import lang2vec.lang2vec as l2v
-    except ImportError as err:  # pragma: no cover - environment problem
-        raise DataError(f"the typology lab needs lang2vec ({err}); install it with "
-                        "pip install lang2vec 'setuptools<81'") from err
-    feats = l2v.get_features(list(codes), "syntax_knn", header=True)
-    names = tuple(str(n) for n in feats["CODE"])
-    return names, {c: tuple(float(v) for v in feats[c]) for c in codes}
+    Read from lang2vec's own data file (`lang2vec/data/feature_predictions.npz`,
+    source "predicted", features "S_*") exactly as `l2v.get_features(...,
+    "syntax_knn")` does, located through the installed distribution rather
+    than imported: importing lang2vec costs seconds (pkg_resources) and, when
+    pytest or another console script runs from the venv's bin directory, the
+    `lang2vec.py` script there shadows the package.
+    """
+    import importlib.metadata
+
+    import numpy as np
+
+    try:
+        path = importlib.metadata.distribution("lang2vec").locate_file("lang2vec/data/feature_predictions.npz")
+    except importlib.metadata.PackageNotFoundError as err:
+        raise DataError("the typology lab reads lang2vec's syntax_knn features, and lang2vec is not "
+                        "installed: pip install lang2vec 'setuptools<81'") from err
+    with np.load(str(path)) as db:
+        feats = [str(f) for f in db["feats"]]
+        source = int(np.where(db["sources"] == "predicted")[0][0])
+        keep = [i for i, f in enumerate(feats) if f.startswith("S_")]
+        data = db["data"][:, keep, source]
+        langs = {str(code): i for i, code in enumerate(db["langs"])}
+    return tuple(feats[i].replace(" ", "_") for i in keep), langs, data
+
+
+@functools.lru_cache(maxsize=None)
+def _syntax_knn(code: str) -> dict[str, float]:
+    names, langs, data = _syntax_knn_table()
+    if code not in langs:
+        raise LanguageError(f"lang2vec has no syntax_knn features for {code!r}; anchor lab languages "
+                            "to a code lang2vec knows (e.g. arb for Arabic, cmn for Chinese)")
+    return dict(zip(names, (float(v) for v in data[langs[code]])))  # type: ignore[index]
 
 
 def syntax_vector(code: str) -> dict[str, float]:
-    """lang2vec `syntax_knn` features of one language, by feature name."""
-    names, vecs = _syntax_knn((code,))
-    return dict(zip(names, vecs[code]))
+    """lang2vec `syntax_knn` features of one language, by feature name (103 of them)."""
+    return dict(_syntax_knn(code))
 
 
 def _dominant(feats: dict[str, float], options: dict[str, str], english: str) -> str:

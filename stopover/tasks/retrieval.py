@@ -45,6 +45,11 @@ BUCC_MISSING = ("BUCC mining needs the raw BUCC 2018 files (the google/xtreme bu
 _BUCC_NAMES = {"test": ("test", "training"), "dev": ("sample", "dev")}
 
 
+def bucc_missing(code: str) -> str:
+    """BUCC_MISSING for one language's file names."""
+    return BUCC_MISSING.replace("<xx>", code)
+
+
 # ------------------------------------------------------------------ Tatoeba
 
 
@@ -98,12 +103,13 @@ def locate_bucc(directory: Path, task: Task, language: str, split: str) -> Path:
             path = base / f"{code}-en.{name}.{code}"
             if path.is_file():
                 return path
-    raise DataError(f"{directory}: no {code}-en.{'/'.join(_BUCC_NAMES.get(split, (split,)))}.{code}. {BUCC_MISSING}")
+    tried = "/".join(_BUCC_NAMES.get(split, (split,)))
+    raise DataError(f"{directory}: no {code}-en.{tried}.{code}. {bucc_missing(code)}")
 
 
-def _bucc_table(path: Path, what: str) -> list[tuple[str, str]]:
+def _bucc_table(path: Path, what: str, code: str) -> list[tuple[str, str]]:
     if not path.is_file():
-        raise DataError(f"{path} is missing. {BUCC_MISSING}")
+        raise DataError(f"{path} is missing. {bucc_missing(code)}")
     rows = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -118,11 +124,11 @@ def _bucc_table(path: Path, what: str) -> list[tuple[str, str]]:
 def _bucc_part(directory: Path, code: str, name: str, part: str) -> list[dict[str, Any]]:
     stem = directory / f"{code}-en.{name}"
     rows: list[dict[str, Any]] = []
-    for sid, text in _bucc_table(stem.with_name(stem.name + f".{code}"), "id<TAB>sentence"):
+    for sid, text in _bucc_table(stem.with_name(stem.name + f".{code}"), "id<TAB>sentence", code):
         rows.append({"source": text, "target": "", "source_id": f"{part}/{sid}", "target_id": ""})
-    for tid, text in _bucc_table(stem.with_name(stem.name + ".en"), "id<TAB>sentence"):
+    for tid, text in _bucc_table(stem.with_name(stem.name + ".en"), "id<TAB>sentence", code):
         rows.append({"source": "", "target": text, "source_id": "", "target_id": f"{part}/{tid}"})
-    for sid, tid in _bucc_table(stem.with_name(stem.name + ".gold"), "source id<TAB>target id"):
+    for sid, tid in _bucc_table(stem.with_name(stem.name + ".gold"), "source id<TAB>target id", code):
         rows.append({"source": "", "target": "", "source_id": f"{part}/{sid}", "target_id": f"{part}/{tid}"})
     return rows
 
@@ -140,7 +146,7 @@ def read_bucc(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
                        if (path.parent / f"{code}-en.{n}.{code}").is_file()), None)
         if sample is None:
             raise DataError(f"{path.parent}: no {code}-en.sample.{code} beside {path.name}; the mining "
-                            f"threshold is tuned on the sample. {BUCC_MISSING}")
+                            f"threshold is tuned on the sample. {bucc_missing(code)}")
         rows += _bucc_part(path.parent, code, sample, "sample")
         rows += _bucc_part(path.parent, code, name, "test")
     else:

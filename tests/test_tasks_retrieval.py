@@ -1,0 +1,138 @@
+"""tatoeba and bucc: declarations, loaders (real LASER files, Hub-shaped Parquet, raw BUCC), end to end."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from stopover.config import RunConfig, from_dict
+from stopover.data import load_examples
+from stopover.errors import DataError
+from stopover.grid import run_grid
+from stopover.store import read_results
+from stopover.tasks import get_task
+from tests.test_data import hub_repo
+
+
+def sets(*specs):
+    return [SimpleNamespace(strategy=s, name="+".join(t) or "none", tasks=t, budget=None, reference=False)
+            for s, t in specs]
+
+
+def config(tmp_path, **over) -> RunConfig:
+    base = {"name": "t", "model": "tiny:64x2", "output_dir": str(tmp_path / "runs"),
+            "evaluation": {"batch_size": 32, "max_length": 32}}
+    base.update(over)
+    return from_dict(RunConfig, base)
+
+
+def test_declarations():
+    tatoeba, bucc = get_task("tatoeba"), get_task("bucc")
+    assert len(tatoeba.languages) == 36 and "eng" not in tatoeba.languages
+    assert tatoeba.code("zho") == "cmn" and tatoeba.code("fas") == "pes" and tatoeba.code("swa") == "swh"
+    assert bucc.languages == ("deu", "fra", "rus", "zho") and bucc.code("zho") == "zh"
+    assert (tatoeba.metric, bucc.metric) == ("tatoeba", "bucc") and tatoeba.splits == ("test",)
+
+
+# ------------------------------------------------------------------ Tatoeba files
+
+
+def test_laser_files_from_shared_data(shared_data):
+    directory = shared_data / "tatoeba"
+    de = load_examples("tatoeba", "test", "deu", data_dir=directory)
+    assert len(de) == 1000
+    assert de[0] == {"source": "Maria sagte, sie wisse nicht, wo Tom sei.",
+                     "target": "Mary said she didn't know where Tom was.", "source_id": "", "target_id": ""}
+    assert len(load_examples("tatoeba", "test", "jav", data_dir=directory)) == 205  # PROVENANCE.md
+    assert len(load_examples("tatoeba", "test", "zho", data_dir=directory)) == 1000  # file code cmn
+
+
+def test_laser_sides_must_be_parallel(tmp_path):
+    (tmp_path / "tatoeba.deu-eng.deu").write_text("a\nb\n", encoding="utf-8")
+    with pytest.raises(DataError, match="English side tatoeba.deu-eng.eng is missing"):
+        load_examples("tatoeba", "test", "deu", data_dir=tmp_path)
+    (tmp_path / "tatoeba.deu-eng.eng").write_text("a\n", encoding="utf-8")
+    with pytest.raises(DataError, match="has 2 lines but tatoeba.deu-eng.eng has 1"):
+        load_examples("tatoeba", "test", "deu", data_dir=tmp_path)
+
+
+def test_tatoeba_hub_parquet(tmp_path, monkeypatch):
+    rows = [{"source_sentence": "Ich bin müde.\n", "target_sentence": "I am tired.\n",
+             "source_lang": "deu", "target_lang": "eng"}]
+    hub_repo(tmp_path / "mirror", "google/xtreme", {"tatoeba.deu": {"validation": rows}})
+    monkeypatch.setenv("STOPOVER_HUB_MIRROR", str(tmp_path / "mirror"))
+    assert load_examples("tatoeba", "test", "deu") == [
+        {"source": "Ich bin müde.", "target": "I am tired.", "source_id": "", "target_id": ""}]
+
+
+def test_tatoeba_end_to_end_on_real_files(tmp_path, shared_data):
+    data = tmp_path / "tatoeba"
+    data.mkdir()
+    for code in ("deu", "cmn", "kat"):
+        for side in (code, "eng"):
+            lines = (shared_data / "tatoeba" / f"tatoeba.{code}-eng.{side}").read_text(encoding="utf-8")
+            (data / f"tatoeba.{code}-eng.{side}").write_text("\n".join(lines.splitlines()[:24]) + "\n",
+                                                              encoding="utf-8")
+    langs = ["deu", "kat", "zho"]
+    cfg = config(tmp_path, targets=["tatoeba"], tasks={"tatoeba": {"data_dir": str(data), "languages": langs}})
+    run_dir, pipe = run_grid(cfg, sets=sets(("none", ())))
+    rows = [r for r in read_results(run_dir) if r.stage == "eval"]
+    assert sorted(r.language for r in rows) == langs
+    assert all(r.metric == "accuracy" and r.primary and r.n == 24 and 0 <= r.value <= 100 for r in rows)
+    assert len(pipe.trained) == 1  # evaluation only: retrieval trains nothing
+
+
+# ------------------------------------------------------------------ BUCC files
+
+
+def write_bucc(directory, code: str, name: str, sentences: list[tuple[str, str]], gold: bool = True) -> None:
+    """sentences: (source text, English text) pairs; pair i is gold, plus one unpaired each side."""
+    directory.mkdir(parents=True, exist_ok=True)
+    src = [f"{code}-{i:06d}\t{s}" for i, (s, _) in enumerate(sentences, 1)] + [f"{code}-999999\tNur hier."]
+    trg = [f"en-{i:06d}\t{t}" for i, (_, t) in enumerate(sentences, 1)] + ["en-999999\tOnly here."]
+    (directory / f"{code}-en.{name}.{code}").write_text("\n".join(src) + "\n", encoding="utf-8")
+    (directory / f"{code}-en.{name}.en").write_text("\n".join(trg) + "\n", encoding="utf-8")
+    if gold:
+        (directory / f"{code}-en.{name}.gold").write_text(
+            "".join(f"{code}-{i:06d}\ten-{i:06d}\n" for i in range(1, len(sentences) + 1)), encoding="utf-8")
+
+
+PAIRS = [("Der Hund schläft.", "The dog sleeps."), ("Die Katze isst.", "The cat eats."),
+         ("Ein Haus ist rot.", "A house is red."), ("Wir gehen heim.", "We go home.")]
+
+
+def test_bucc_raw_files_with_bucc_and_xtreme_names(tmp_path):
+    write_bucc(tmp_path / "de-en", "de", "sample", PAIRS[:2])
+    write_bucc(tmp_path / "de-en", "de", "training", PAIRS[2:])  # BUCC's own name for XTREME's test
+    rows = load_examples("bucc", "test", "deu", data_dir=tmp_path)
+    sample = [r for r in rows if (r["source_id"] or r["target_id"]).startswith("sample/")]
+    test = [r for r in rows if (r["source_id"] or r["target_id"]).startswith("test/")]
+    assert len(sample) == len(test) == 3 + 3 + 2  # 3 source, 3 English sentences, 2 gold pairs each
+    assert {"source": "Ein Haus ist rot.", "target": "", "source_id": "test/de-000001", "target_id": ""} in test
+    assert {"source": "", "target": "", "source_id": "test/de-000002", "target_id": "test/en-000002"} in test
+    dev = load_examples("bucc", "dev", "deu", data_dir=tmp_path)
+    assert dev == sample
+
+
+def test_missing_bucc_files_say_what_is_needed(tmp_path):
+    with pytest.raises(DataError) as err:
+        load_examples("bucc", "test", "fra", data_dir=tmp_path)
+    assert "raw BUCC 2018 files" in str(err.value) and "fr-en.sample" in str(err.value)
+    write_bucc(tmp_path, "fr", "test", PAIRS[:2])  # XTREME's renamed test files, but no sample
+    with pytest.raises(DataError, match="mining threshold is tuned on the sample"):
+        load_examples("bucc", "test", "fra", data_dir=tmp_path)
+    write_bucc(tmp_path, "fr", "sample", PAIRS[2:], gold=False)
+    with pytest.raises(DataError, match=r"fr-en.sample.gold is missing"):
+        load_examples("bucc", "test", "fra", data_dir=tmp_path)
+
+
+def test_bucc_end_to_end(tmp_path):
+    data = tmp_path / "bucc"
+    write_bucc(data, "de", "sample", PAIRS[:2])
+    write_bucc(data, "de", "test", PAIRS[2:])
+    cfg = config(tmp_path, targets=["bucc"], tasks={"bucc": {"data_dir": str(data), "languages": ["deu"]}})
+    run_dir, _ = run_grid(cfg, sets=sets(("none", ())))
+    rows = {r.metric: r for r in read_results(run_dir) if r.stage == "eval"}
+    assert set(rows) == {"precision", "recall", "f1"} and rows["f1"].primary
+    assert all(r.language == "deu" and 0 <= r.value <= 100 for r in rows.values())
