@@ -159,6 +159,7 @@ class RunConfig:
     checkpoint_every: int = 0  # optimizer steps between resumable checkpoints (0: none); not part of stage identity
     slurm: dict[str, Any] = field(default_factory=dict)  # submitit parameters, e.g. {partition: gpu, timeout_min: 600}
     lab: LabConfig | None = None  # generate typology-lab data into the run directory
+    keep_models: bool = True  # false: delete model weights once every evaluation needing them is done
 
     def validate(self, where: str = "config") -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):

@@ -97,6 +97,8 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 def _hub_rows(task: Task, split: str, language: str, revision: str | None) -> tuple[list[dict], str]:
     hub = task.hub
     if hub is None:
+        if task.options.get("missing_data"):  # e.g. licensed CCGbank, raw BUCC files
+            raise DataError(task.options["missing_data"])
         raise DataError(f"task {task.name!r} has no Hub source; give local files with "
                         f"tasks.{task.name}.data_dir=DIR (layout DIR/<language>/<split>.jsonl)")
     if split not in hub.splits:
@@ -134,7 +136,7 @@ def _hub_rows(task: Task, split: str, language: str, revision: str | None) -> tu
     if hub.language_column:
         rows = [r for r in rows if r.get(hub.language_column) == code]
     if hub.filter is not None:
-        rows = [r for r in rows if hub.filter(r)]
+        rows = [r for r in rows if hub.filter(r, code)]
     where = f"{hub.path}:{name or ''}@{rev}"
     return rows, where
 

@@ -100,17 +100,58 @@ def run_dir_for(cfg: RunConfig) -> Path:
     return run_dir
 
 
-def run_cell(pipe: "Pipeline", cell: Cell, upto: str = "eval") -> None:
-    """Run one cell's stages up to `upto` (intermediate | target | eval); finished ones are skipped."""
+def cell_stages(pipe: "Pipeline", cell: Cell) -> tuple[Any, Any, Any]:
+    """The (intermediate, model, eval) stages of a cell, computed without running anything."""
     task = get_task(cell.target)
-    parent = pipe.intermediate(cell.tasks, cell.seed, cell.budget)
-    if upto == "intermediate":
-        return
-    model_stage = parent if task.format == "retrieval" else pipe.target(task, parent, cell.seed)
-    if upto == "target":
-        return
-    stage, scores = pipe.evaluate(task, model_stage, cell.seed)
+    inter, _ = pipe.intermediate_stage(cell.tasks, cell.seed, cell.budget)
+    model = inter if task.format == "retrieval" else pipe.target_stage(task, inter, cell.seed)[0]
+    ev, _ = pipe.eval_stage(task, model)
+    return inter, model, ev
+
+
+def run_cell(pipe: "Pipeline", cell: Cell, upto: str = "eval") -> None:
+    """Run what one cell still needs, up to `upto` (intermediate | target | eval).
+
+    Work is skipped from the end: a cell whose evaluation is done trains nothing,
+    even if the models behind it were pruned (`keep_models: false`).
+    """
+    task = get_task(cell.target)
+    _, model_stage, ev = cell_stages(pipe, cell)
+    if upto == "eval" and ev.done:
+        stage, scores = pipe.evaluate(task, model_stage, cell.seed)
+    else:
+        if upto == "target" and model_stage.done:
+            return
+        parent = pipe.intermediate(cell.tasks, cell.seed, cell.budget)
+        if upto == "intermediate":
+            return
+        model_stage = parent if task.format == "retrieval" else pipe.target(task, parent, cell.seed)
+        if upto == "target":
+            return
+        stage, scores = pipe.evaluate(task, model_stage, cell.seed)
     pipe.record_cell(stage, scores, task, seed=cell.seed, strategy=cell.strategy, intermediate=cell.intermediate)
+
+
+def prune_models(pipe: "Pipeline", grid_cells: list[Cell]) -> int:
+    """Delete model weights no unfinished evaluation of this grid needs; returns bytes freed."""
+    import shutil
+
+    def size(path: Path) -> int:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+    needed: set[Path] = set()
+    prunable: set[Path] = set()
+    for cell in grid_cells:
+        inter, model, ev = cell_stages(pipe, cell)
+        outputs = [p for p in (inter.dir / "encoder" if inter.kind == "intermediate" else None,
+                               model.dir / "model" if model.kind == "target" else None) if p is not None]
+        (prunable if ev.done else needed).update(outputs)
+    freed = 0
+    for path in prunable - needed:
+        if path.is_dir():
+            freed += size(path)
+            shutil.rmtree(path)
+    return freed
 
 
 def prepare_run_dir(cfg: RunConfig) -> Path:
@@ -149,7 +190,17 @@ def materialize_lab(cfg: RunConfig, run_dir: Path) -> RunConfig:
         info["config_hash"] = key
         _write_upos_conllu(out / "lab-pos" / "eng" / "train.jsonl", out / "upos-train.conllu")
         atomic_write_text(manifest, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-    return dataclasses.replace(cfg, data_dir=str(out))
+    from stopover.config import TaskSource
+    from stopover.lab.variants import DEFAULT_CODES
+
+    # evaluate lab targets in exactly the generated variants (unless the config restricts them further)
+    generated = ("eng", *(cfg.lab.variants or DEFAULT_CODES))
+    tasks = dict(cfg.tasks)
+    for name in cfg.targets:
+        if name.startswith("lab-") and not (name in tasks and tasks[name].languages):
+            old = tasks.get(name, TaskSource())
+            tasks[name] = dataclasses.replace(old, languages=generated)
+    return dataclasses.replace(cfg, data_dir=str(out), tasks=tasks)
 
 
 def _write_upos_conllu(jsonl: Path, out: Path) -> None:
@@ -215,6 +266,10 @@ def run_grid(cfg: RunConfig, *, progress: Any = None, log: Callable[[str], None]
         run_waves(cfg, run_dir, grid_cells, log=log)
         for cell in grid_cells:  # everything is done now: this only collects and records
             run_cell(pipe, cell)
+    if not cfg.keep_models:
+        freed = prune_models(pipe, grid_cells)
+        if freed:
+            log(f"pruned {freed / 2**20:.0f} MiB of model weights no pending evaluation needs (keep_models: false)")
     return run_dir, pipe
 
 

@@ -45,7 +45,15 @@ class Stage:
 
     @property
     def done(self) -> bool:
-        return (self.dir / DONE_MARKER).exists()
+        """Finished, with its outputs still on disk (`keep_models: false` prunes model weights
+        once every evaluation that needs them is done; such a stage re-runs only if needed)."""
+        if not (self.dir / DONE_MARKER).exists():
+            return False
+        if self.kind == "intermediate":
+            return self.encoder_dir.is_dir()
+        if self.kind == "target":
+            return (self.dir / "model").is_dir()
+        return True
 
     @property
     def encoder_dir(self) -> Path:

@@ -83,7 +83,10 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
             continue
         (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    try:  # the fused kernel is several times faster than the per-tensor loop on CPU
+        return torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(groups, lr=cfg.lr, foreach=True)
 
 
 def _resolve_precision(requested: str) -> tuple[str, str | None]:
@@ -192,16 +195,20 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
             loss = model(**batch).loss
         (loss / cfg.grad_accum).backward()
         batches_done += 1
-        if batches_done % cfg.grad_accum == 0 or batches_done == total_batches:
+        stepped = batches_done % cfg.grad_accum == 0 or batches_done == total_batches
+        if stepped:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
-            if checkpoint_every and state.step % checkpoint_every == 0:
-                save_checkpoint()
         if eval_every and (batches_done % eval_every == 0 or batches_done == total_batches):
             evaluate()
+        if stepped and checkpoint_every and state.step % checkpoint_every == 0:
+            # After this batch's dev evaluation: a resume continues with the next batch, so a
+            # checkpoint taken before the evaluation would lose it (and, at the last step, the
+            # stage's best_dev with it).
+            save_checkpoint()
         if bar is not None:
             progress.update(bar, advance=1)
     if best_weights is not None:

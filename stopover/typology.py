@@ -42,7 +42,6 @@ import shutil
 import tempfile
 import threading
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Protocol, runtime_checkable
 
@@ -224,6 +223,8 @@ def urielplus_home(root: Path | None = None) -> Path:
     with FileLock(str(home / ".mirror.lock")):
         for sub in ("original_uriel", "urielplus_csvs"):
             target, source = database / sub, package / "database" / sub
+            if target.is_symlink() and target.resolve() != source.resolve():
+                target.unlink()  # left by another (moved or removed) install of this version
             if target.exists():
                 continue
             try:
@@ -260,6 +261,9 @@ def load_urielplus(root: Path | None = None) -> Any:
     return uriel
 
 
+_GLOTTO: dict[str, str] | None = None
+
+
 def _glottocodes() -> dict[str, str]:
     """URIEL+'s own ISO 639-3 -> Glottocode map (used once URIEL+ has switched to Glottocodes)."""
     global _GLOTTO
@@ -272,9 +276,6 @@ def _glottocodes() -> dict[str, str]:
             _GLOTTO = {row["iso_code"].strip(): row["glottocode"].strip()
                        for row in csv.DictReader(fh) if row["iso_code"].strip()}
     return _GLOTTO
-
-
-_GLOTTO: dict[str, str] | None = None
 
 
 def _candidate_codes(code: str) -> list[str]:
@@ -399,6 +400,8 @@ class URIELPlusDistance:
             if "No shared" in str(err):
                 return Measurement(math.nan, f"no shared {kind} features for {a} and {b} in URIEL+")
             raise
+        except IndexError:  # in langs[0] but not in this kind's matrix (possible after integrations)
+            return Measurement(math.nan, f"no {kind} data for {a} or {b} in URIEL+")
         # URIEL+ rounds to 4 places but returns float32 for some kinds (0.6336 -> 0.63359999...):
         # round again in float64 so that the value is the one URIEL+ meant.
         return Measurement(round(float(value), 4))

@@ -230,7 +230,8 @@ def test_score_uses_the_tasks_metric_and_language():
     examples = qa_examples([["Hund"], ["el perro"]])
     preds = ["der Hund", "perro"]
     # SQuAD normalisation removes only English articles; MLQA removes the German ones for German
-    assert FORMAT.score(get_task("xquad"), examples, preds, "deu") == {"exact_match": 0.0, "f1": pytest.approx(200 / 3)}
+    assert FORMAT.score(get_task("xquad"), examples, preds, "deu") == {"exact_match": 0.0,
+                                                                      "f1": pytest.approx(200 / 3)}
     mlqa_de = FORMAT.score(get_task("mlqa"), examples, preds, "deu")
     assert mlqa_de["exact_match"] == 50.0  # "der Hund" == "Hund" in German; "el perro" keeps "el"
     mlqa_es = FORMAT.score(get_task("mlqa"), examples, preds, "spa")

@@ -90,3 +90,15 @@ def test_mixed_multitask_intermediate(tmp_path):
                            if "mixed" in p.read_text()).read_text())
     assert info["mixed"]["steps"] == 6 + 4  # ceil(96/16) + ceil(64/16) batches, one epoch
     assert {r.language for r in read_results(run_dir) if r.stage == "eval"} == LANGS
+
+
+def test_pruned_models_are_not_retrained_when_evaluations_are_done(tmp_path):
+    cfg = tiny_config(tmp_path, keep_models=False)
+    grid = sets(("explicit", ("mnli",)))
+    run_dir, pipe = run_grid(cfg, sets=grid)
+    assert len(pipe.trained) == 3
+    stage_dirs = list((run_dir / "stages").iterdir())
+    assert not any((d / "model").exists() or (d / "encoder").exists() for d in stage_dirs)  # pruned
+    before = (run_dir / "results.jsonl").read_text()
+    _, again = run_grid(cfg, sets=grid)
+    assert again.trained == [] and (run_dir / "results.jsonl").read_text() == before

@@ -7,7 +7,7 @@ import pytest
 from stopover import languages
 from stopover.data import load_examples
 from stopover.errors import DataError
-from stopover.squad import read_squad, write_squad
+from stopover.squad import write_squad
 from stopover.tasks import get_task
 from tests.test_data import hub_repo
 

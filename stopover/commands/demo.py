@@ -18,12 +18,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from stopover.demo import run_demo
-    from stopover.progress import make_progress
+    from stopover.progress import make_progress, quiet_libraries
     from stopover.summary import print_summary
 
+    quiet_libraries()
     console = Console(stderr=True)
     with make_progress(console) as progress:
-        run_dir, report, seconds = run_demo(quick=args.quick, overrides=args.overrides, progress=progress,
+        run_dir, report, seconds, trained = run_demo(quick=args.quick, overrides=args.overrides, progress=progress,
                                             log=lambda m: progress.console.log(m))
     print_summary(run_dir)
     out = Console()
@@ -33,5 +34,6 @@ def run(args: argparse.Namespace) -> int:
         out.print(analyze(run_dir).summary)
     except Exception as err:  # the report exists; a summary failure must not hide it
         out.print(f"(summary unavailable: {err})")
+    out.print(f"{trained} stage(s) run, the rest re-used")
     out.print(f"demo finished in {seconds / 60:.1f} min; report: {report}")
     return 0

@@ -18,10 +18,11 @@ def run(args: argparse.Namespace) -> int:
 
     from stopover.config import load_config
     from stopover.grid import run_grid
-    from stopover.progress import make_progress
+    from stopover.progress import make_progress, quiet_libraries
     from stopover.summary import print_summary
 
     cfg = load_config(args.config, args.overrides)
+    quiet_libraries()
     console = Console(stderr=True)
     with make_progress(console) as progress:
         run_dir, pipe = run_grid(cfg, progress=progress, log=lambda m: progress.console.log(m))

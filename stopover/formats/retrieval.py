@@ -69,6 +69,14 @@ def retrieval_layer(model: Any, task: Any) -> int:
     return max(1, min(layers, round(fraction * layers)))
 
 
+def _device(model: Any) -> Any:
+    """Where the encoder's weights are: the nearest-neighbour search runs there too."""
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration):
+        return None
+
+
 def _embed(texts: list[str], model: Any, tokenizer: Any, layer: int, batch_size: int,
            max_length: int) -> np.ndarray:
     from stopover.embeddings import encode
@@ -80,42 +88,52 @@ def _embed(texts: list[str], model: Any, tokenizer: Any, layer: int, batch_size:
 # ------------------------------------------------------------------ nearest neighbours
 
 
-def knn(queries: np.ndarray, database: np.ndarray, k: int, *, block: int = 1024,
-        db_block: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+def knn(queries: np.ndarray, database: np.ndarray, k: int, *, device: Any = None,
+        block: int | None = None, db_block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k inner products (cosine for unit rows) of each query against the database, best first.
 
-    Computed in blocks so memory stays at block x db_block floats whatever the
-    corpus size (BUCC has ~400k sentences a side). Ties go to the lower index.
+    Runs with torch on `device` (the encoder's: a GPU makes full-size BUCC,
+    ~400k sentences a side, a matter of seconds) in blocks, so memory stays at
+    block x db_block scores whatever the corpus size. Equal scores are ordered
+    by database index.
     """
+    import torch
+
+    device = torch.device(device or "cpu")
+    on_cpu = device.type == "cpu"
+    block = block or (1024 if on_cpu else 4096)
+    db_block = db_block or (8192 if on_cpu else 32768)
     k = min(k, len(database))
     nq = len(queries)
     sims = np.zeros((nq, k), dtype=np.float32)
     inds = np.zeros((nq, k), dtype=np.int64)
     if k == 0 or nq == 0:
         return sims, inds
-    for qs in range(0, nq, block):
-        q = queries[qs:qs + block]
-        best_s = np.full((len(q), 0), -np.inf, dtype=np.float32)
-        best_i = np.zeros((len(q), 0), dtype=np.int64)
-        for ds in range(0, len(database), db_block):
-            s = q @ database[ds:ds + db_block].T
-            cand_s = np.concatenate([best_s, s], axis=1)
-            cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(ds, ds + s.shape[1]), s.shape)], axis=1)
-            # stable sort on (-score, index): deterministic ties
-            order = np.lexsort((cand_i, -cand_s), axis=1)[:, :k]
-            best_s = np.take_along_axis(cand_s, order, 1)
-            best_i = np.take_along_axis(cand_i, order, 1)
-        sims[qs:qs + len(q)] = best_s
-        inds[qs:qs + len(q)] = best_i
+    db = torch.from_numpy(np.ascontiguousarray(database, dtype=np.float32)).to(device)
+    with torch.inference_mode():
+        for qs in range(0, nq, block):
+            q = torch.from_numpy(np.ascontiguousarray(queries[qs:qs + block], dtype=np.float32)).to(device)
+            cand_s, cand_i = [], []
+            for ds in range(0, len(db), db_block):
+                scores = q @ db[ds:ds + db_block].T
+                top_s, top_i = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+                cand_s.append(top_s)
+                cand_i.append(top_i + ds)
+            all_s = torch.cat(cand_s, dim=1).float().cpu().numpy()
+            all_i = torch.cat(cand_i, dim=1).cpu().numpy()
+            order = np.lexsort((all_i, -all_s), axis=1)[:, :k]  # by score, then index
+            sims[qs:qs + len(q)] = np.take_along_axis(all_s, order, 1)
+            inds[qs:qs + len(q)] = np.take_along_axis(all_i, order, 1)
     return sims, inds
 
 
-def nearest(queries: np.ndarray, database: np.ndarray) -> list[int]:
+def nearest(queries: np.ndarray, database: np.ndarray, *, device: Any = None) -> list[int]:
     """Index of each query's nearest database row (cosine for unit rows)."""
-    return knn(queries, database, 1)[1][:, 0].tolist()
+    return knn(queries, database, 1, device=device)[1][:, 0].tolist()
 
 
-def margin_mine(x: np.ndarray, y: np.ndarray, k: int = NEIGHBOURHOOD) -> list[tuple[int, int, float]]:
+def margin_mine(x: np.ndarray, y: np.ndarray, k: int = NEIGHBOURHOOD, *,
+                device: Any = None) -> list[tuple[int, int, float]]:
     """LASER/XTREME ratio-margin mining of unit-norm x against y; (i, j, score), best first.
 
     Each x's best y and each y's best x among their k neighbours, pooled and
@@ -124,8 +142,8 @@ def margin_mine(x: np.ndarray, y: np.ndarray, k: int = NEIGHBOURHOOD) -> list[tu
     """
     if len(x) == 0 or len(y) == 0:
         return []
-    fwd_sim, fwd_ind = knn(x, y, k)
-    bwd_sim, bwd_ind = knn(y, x, k)
+    fwd_sim, fwd_ind = knn(x, y, k, device=device)
+    bwd_sim, bwd_ind = knn(y, x, k, device=device)
     fwd_mean, bwd_mean = fwd_sim.mean(axis=1), bwd_sim.mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 for a sentence unlike everything: NaN, dropped
         fwd_scores = fwd_sim / ((fwd_mean[:, None] + bwd_mean[fwd_ind]) / 2)
@@ -183,7 +201,7 @@ def bucc_sides(examples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def mine_candidates(source: dict[str, str], target: dict[str, str], embed: Any,
-                    k: int = NEIGHBOURHOOD) -> list[tuple[str, str, float]]:
+                    k: int = NEIGHBOURHOOD, *, device: Any = None) -> list[tuple[str, str, float]]:
     """Mined (source id, target id, margin score) candidates between two sides of id -> text."""
 
     def unique(side: dict[str, str]) -> tuple[list[str], dict[str, str | None]]:
@@ -199,7 +217,7 @@ def mine_candidates(source: dict[str, str], target: dict[str, str], embed: Any,
 
     src_texts, src_owner = unique(source)
     trg_texts, trg_owner = unique(target)
-    pairs = margin_mine(embed(src_texts), embed(trg_texts), k)
+    pairs = margin_mine(embed(src_texts), embed(trg_texts), k, device=device)
     out = []
     for i, j, score in pairs:
         sid, tid = src_owner[src_texts[i]], trg_owner[trg_texts[j]]
@@ -237,12 +255,13 @@ class RetrievalFormat:
     def predict(self, model, features, examples, task, tokenizer, batch_size):
         max_length = int(features[0]["max_length"]) if features else 128
         layer = retrieval_layer(model, task)
+        device = _device(model)
 
         def embed(texts: list[str]) -> np.ndarray:
             return _embed(texts, model, tokenizer, layer, batch_size, max_length)
 
         if task.metric == "bucc":
-            return self._predict_bucc(examples, embed, task)
+            return self._predict_bucc(examples, embed, task, device)
         if task.metric != "tatoeba":
             raise TaskError(f"task {task.name!r}: the retrieval format scores 'tatoeba' or 'bucc', "
                             f"not {task.metric!r}")
@@ -250,12 +269,12 @@ class RetrievalFormat:
         targets = embed([ex["target"] for ex in examples])
         queries = task.options.get("queries", "target")
         if queries == "target":
-            return nearest(targets, sources)
+            return nearest(targets, sources, device=device)
         if queries == "source":
-            return nearest(sources, targets)
+            return nearest(sources, targets, device=device)
         raise TaskError(f"task {task.name!r}: options['queries'] = {queries!r}; use 'target' or 'source'")
 
-    def _predict_bucc(self, examples, embed, task) -> list[str | None]:
+    def _predict_bucc(self, examples, embed, task, device) -> list[str | None]:
         from stopover.metrics import bucc_extract, bucc_optimal_threshold
 
         parts = bucc_sides(examples)
@@ -267,12 +286,12 @@ class RetrievalFormat:
         if not parts[evaluated]["gold"]:
             raise DataError(f"task {task.name!r}: the {evaluated} rows have no gold pairs (did "
                             "evaluation.max_examples cut them? leave it unset for BUCC)")
-        tune = mine_candidates(parts[SAMPLE]["source"], parts[SAMPLE]["target"], embed, k)
+        tune = mine_candidates(parts[SAMPLE]["source"], parts[SAMPLE]["target"], embed, k, device=device)
         threshold = bucc_optimal_threshold(tune, parts[SAMPLE]["gold"])
         if evaluated == SAMPLE:
             mined = tune
         else:
-            mined = mine_candidates(parts[TEST]["source"], parts[TEST]["target"], embed, k)
+            mined = mine_candidates(parts[TEST]["source"], parts[TEST]["target"], embed, k, device=device)
         chosen = dict(bucc_extract(mined, threshold))  # one target per source (greedy mining)
         out: list[str | None] = []
         for ex in examples:

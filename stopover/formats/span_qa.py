@@ -4,12 +4,14 @@ Features: the question and a window of the context, encoded as XLM-R pairs
 (`<s> question </s></s> context window </s>`). Contexts longer than the
 window are split into overlapping windows (`doc_stride` tokens of overlap, the
 `stride` of transformers' tokenizers and run_qa.py's `--doc_stride`); each
-window is one feature, and predictions are aggregated per example.
+window is one feature, and predictions are aggregated per example. The
+stride is clamped per example to half the room its window leaves for the
+context: the fast tokenizer panics (instead of raising) when stride >= room.
 
 Training labels: the token positions of the first gold answer when it lies
 wholly inside the window, else the CLS token (index 0) - as for unanswerable
 questions. Decoding (per example, over all its windows): the n-best (20)
-start and end logits of every window, spans inside the context of at most
+start and end positions among each window's context tokens, spans of at most
 `max_answer_length` (30) tokens with end >= start, the best by start + end
 logit, mapped back to the context text through the tokenizer's character
 offsets. SQuAD 2.0 (tasks with unanswerable questions): the answer is ""
@@ -88,7 +90,8 @@ def _truncate_questions(questions: list[str], tokenizer: Any, max_query: int) ->
     return questions, lengths
 
 
-def _label_span(offsets: list[Any], context_tokens: list[int], start_char: int, end_char: int) -> tuple[int, int] | None:
+def _label_span(offsets: list[Any], context_tokens: list[int], start_char: int,
+                end_char: int) -> tuple[int, int] | None:
     """Token (start, end) of the character span [start_char, end_char) in this window, or None."""
     first, last = context_tokens[0], context_tokens[-1]
     if offsets[first][0] > start_char or offsets[last][1] < end_char:
@@ -100,8 +103,12 @@ def _label_span(offsets: list[Any], context_tokens: list[int], start_char: int, 
 
 def featurize_qa(examples: list[dict[str, Any]], tokenizer: Any, max_length: int, *, train: bool,
                  doc_stride: int = DEFAULTS["doc_stride"],
-                 max_query_length: int = DEFAULTS["max_query_length"]) -> list[dict[str, Any]]:
-    """Windows over the contexts; training labels or (for decoding) the context offsets."""
+                 max_query_length: int = DEFAULTS["max_query_length"],
+                 where: str = "training data") -> list[dict[str, Any]]:
+    """Windows over the contexts; training labels or (for decoding) the context offsets.
+
+    `where` names the data in error messages (a wrong answer_start is a DataError).
+    """
     from stopover.squad import check_answers
 
     n_special = tokenizer.num_special_tokens_to_add(pair=True)
@@ -111,7 +118,7 @@ def featurize_qa(examples: list[dict[str, Any]], tokenizer: Any, max_length: int
                           f"use at least {n_special + 8}")
     if train:  # a wrong answer_start would silently train on the wrong span
         for i, ex in enumerate(examples):
-            check_answers("training data", str(ex.get("id", i)), ex["context"], list(ex["answers"]["text"]),
+            check_answers(where, str(ex.get("id", i)), ex["context"], list(ex["answers"]["text"]),
                           list(ex["answers"]["answer_start"]))
     questions, q_lengths = _truncate_questions([ex["question"] for ex in examples], tokenizer, max_query)
     # Examples share a stride unless their questions leave less room than doc_stride needs;
@@ -245,7 +252,8 @@ class SpanQAFormat:
     def featurize(self, examples, tokenizer, task, max_length, *, train):
         opts = qa_options(task)
         return featurize_qa(examples, tokenizer, max_length, train=train, doc_stride=opts.doc_stride,
-                            max_query_length=opts.max_query_length)
+                            max_query_length=opts.max_query_length,
+                            where=f"training data for task {task.name!r}")
 
     def collate(self, features, tokenizer):
         import torch

@@ -37,7 +37,7 @@ class Mention:
     """A participant: a common noun (with article or possessor) or a proper name."""
 
     head: str  # noun lemma, or the full name ("New York")
-    cls: str  # selectional class: human | animal | thing | food | place | org
+    cls: str  # selectional class: human | animal | thing | food | place | org | region
     number: str = "sg"  # sg | pl
     attrs: tuple[str, ...] = ()  # adjective lemmas, in the order they are written
     possessor: Mention | None = None

@@ -26,9 +26,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from stopover.lab.facts import Event, Mention, more_general, nli_label
-from stopover.lab.lexicon import (ADJECTIVES, ADPOSITIONS, FULL, Adjective, Adposition, Lexicon, Name,
-                                  Noun, Verb, find_adjective, find_verb)
+from stopover.lab.facts import Event, Mention, nli_label
+from stopover.lab.lexicon import (ADJECTIVES, ADPOSITIONS, FULL, NAME_CLASSES, NOUN_CLASSES, Adjective, Adposition,
+                                  Lexicon, Name, Noun, Verb, find_adjective, find_verb)
 from stopover.lab.transforms import ENGLISH, Params, Realisation, realise
 from stopover.lab.tree import Node
 
@@ -42,8 +42,6 @@ _NOMINAL_CATEGORIES = ("humans", "animals", "things", "foods", "places", "person
                        "organisations")
 # Obliques a "where" question asks about (not "with"/"for" phrases).
 LOCATION_ROLES = frozenset(f"obl:{a.lemma}" for a in ADPOSITIONS if a.role == "location")
-# Adpositions that take city/country names as well as place nouns ("in Paris", "near Tokyo").
-_NAME_ADPOSITIONS = {"in", "near"}
 
 
 @dataclass(frozen=True)
@@ -232,8 +230,7 @@ class Grammar:
             categories += ("adjectives",)
         size = lexicon_size if lexicon_size is not None else len(lexicon)
         self.lexicon = lexicon.subset(size, categories)
-        self._classes = {n.cls for n in self.lexicon.nouns(frozenset({"human", "animal", "thing", "food",
-                                                                      "place", "org"}))}
+        self._classes = {n.cls for n in self.lexicon.nouns(frozenset(NOUN_CLASSES + NAME_CLASSES))}
         self.verbs = {f: [v for v in getattr(self.lexicon, _FRAME_CATEGORY[f]) if self._usable(v)]
                       for f in self.frames}
         self._nouns: dict[frozenset[str], list[tuple[str, Noun | Name]]] = {}
@@ -333,8 +330,7 @@ class Grammar:
             return None
         adp: Adposition = rng.choice(adps)
         pool = self.nouns(adp.obj)
-        cands = {h for h, n in pool if h not in used
-                 and (not isinstance(n, Name) or n.ne != "LOC" or adp.lemma in _NAME_ADPOSITIONS)}
+        cands = {h for h, _ in pool if h not in used}
         if not cands:
             return None
         # Reuse mention() for modifiers, restricted to the admissible heads.
@@ -435,7 +431,7 @@ class Grammar:
         if label == "entailment":
             return general if e.polarity else specific
         if label == "contradiction":
-            return (general if e.polarity else specific).negated() if specific is not None else None
+            return (general if e.polarity else specific).negated()
         # neutral: change a participant; add detail to a positive event (asserted or
         # denied: "saw the cat" says nothing about "the big cat"); drop detail from a
         # negative one.
@@ -460,7 +456,7 @@ class Grammar:
             args.append((role, m))
         return e.with_args(args)
 
-    def _specialise(self, rng: random.Random, e: Event, heads: set[str]) -> Event | None:
+    def _specialise(self, rng: random.Random, e: Event, heads: set[str]) -> Event:
         """Add detail: an oblique, or an adjective on a participant (as the grammar allows)."""
         options = []
         if self.has("adposition"):
@@ -504,4 +500,4 @@ def _adjective_order(adjs: Sequence[Adjective]) -> tuple[str, ...]:
 
 
 __all__ = ["CONSTRUCTIONS", "Clause", "Grammar", "Relative", "Sentence", "SentenceSpec", "build",
-           "check_constructions", "more_general"]
+           "check_constructions"]

@@ -7,7 +7,8 @@ how the lab grades the lexical diversity of its intermediate tasks.
 
 Selectional classes keep the sentences sensible ("the farmer ate the apple",
 never "the apple ate the farmer"): every noun belongs to one class (human,
-animal, thing, food, place; names: PER -> human, ORG -> org, LOC -> place), and
+animal, thing, food, place; names: PER -> human, ORG -> org, LOC -> region:
+cities and countries, which one visits but does not clean), and
 every verb says which classes may fill its subject, object and recipient.
 Within each category the words are listed most basic first, so a small
 lexicon is the basic core of the full one.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 NOUN_CLASSES = ("human", "animal", "thing", "food", "place")
+NAME_CLASSES = ("human", "org", "region")
 ANIMATE = frozenset({"human", "animal"})
 
 
@@ -44,7 +46,7 @@ class Name:
         return _NE_CLASS[self.ne]
 
 
-_NE_CLASS = {"PER": "human", "ORG": "org", "LOC": "place"}
+_NE_CLASS = {"PER": "human", "ORG": "org", "LOC": "region"}
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ THINGS = _nouns("thing", "book letter car ball box key table cup bottle phone pi
                 "door window ticket map gift coin ring lamp clock bicycle camera computer flower "
                 "shirt coat shoe newspaper pencil basket plate knife:knives guitar umbrella blanket "
                 "mirror wallet bucket ladder candle envelope radio")
-FOODS = _nouns("food", "apple cake bread sandwich egg orange banana cookie pie soup:soup")
+FOODS = _nouns("food", "apple cake pear sandwich egg orange banana cookie pie lemon")
 PLACES = _nouns("place", "park garden house school kitchen market library hospital office station "
                 "museum church forest river beach village city street shop restaurant hotel farm "
                 "airport bridge room")
@@ -122,6 +124,7 @@ _T = frozenset({"thing"})
 _TF = frozenset({"thing", "food"})
 _F = frozenset({"food"})
 _P = frozenset({"place"})
+_PR = frozenset({"place", "region"})
 
 
 def _verb(spec: str, frame: str, subj: frozenset[str], obj: frozenset[str] = frozenset(),
@@ -145,23 +148,23 @@ TRANSITIVES = tuple(_verb(s, "transitive", subj, obj) for s, subj, obj in (
     ("buy/buys/bought", _HO, _TF), ("open/opens/opened", _H, _T), ("eat/eats/ate", _HA, _F),
     ("carry/carries/carried", _HA, _TF), ("read/reads/read", _H, frozenset({"thing"})),
     ("watch/watches/watched", _HA, _HA), ("hold/holds/held", _H, _TF), ("take/takes/took", _HO, _TF),
-    ("break/breaks/broke", _HA, _T), ("clean/cleans/cleaned", _H, _T | _P), ("visit/visits/visited", _HO, _P),
+    ("break/breaks/broke", _HA, _T), ("clean/cleans/cleaned", _H, _T | _P), ("visit/visits/visited", _HO, _PR),
     ("paint/paints/painted", _H, _T | _P), ("love/loves/loved", _HA, _HA | _F), ("help/helps/helped", _HO, _HA),
     ("call/calls/called", _HO, _H), ("meet/meets/met", _HO, _H), ("follow/follows/followed", _HA, _HA),
     ("hear/hears/heard", _HA, _HA), ("want/wants/wanted", _HO, _TF), ("need/needs/needed", _HO, _TF),
     ("use/uses/used", _HO, _T), ("wash/washes/washed", _H, _T | _HA), ("push/pushes/pushed", _HA, _T),
     ("pull/pulls/pulled", _HA, _T), ("catch/catches/caught", _HA, _T | _HA), ("keep/keeps/kept", _HO, _TF),
     ("choose/chooses/chose", _HO, _TF), ("draw/draws/drew", _H, _HA | _P), ("fix/fixes/fixed", _HO, _T),
-    ("cook/cooks/cooked", _H, _F), ("leave/leaves/left", _HO, _P), ("drop/drops/dropped", _HA, _TF),
+    ("cook/cooks/cooked", _H, _F), ("leave/leaves/left", _HO, _PR), ("drop/drops/dropped", _HA, _TF),
     ("steal/steals/stole", _H, _T), ("hide/hides/hid", _HA, _TF), ("lose/loses/lost", _HO, _T),
-    ("sell/sells/sold", _HO, _TF), ("protect/protects/protected", _HO, _HA | _P),
-    ("hire/hires/hired", _HO, _H), ("remember/remembers/remembered", _HA, _HA | _P)))
+    ("sell/sells/sold", _HO, _TF), ("protect/protects/protected", _HO, _HA | _PR),
+    ("hire/hires/hired", _HO, _H), ("remember/remembers/remembered", _HA, _HA | _PR)))
 DITRANSITIVES = tuple(_verb(s, "ditransitive", _HO, _TF, _HO) for s in (
     "give/gives/gave", "send/sends/sent", "show/shows/showed", "sell/sells/sold", "lend/lends/lent",
     "bring/brings/brought", "offer/offers/offered", "hand/hands/handed", "throw/throws/threw",
     "pass/passes/passed", "promise/promises/promised", "owe/owes/owed"))
 
-_ANY = frozenset({"human", "animal", "thing", "food", "place", "org"})
+_ANY = frozenset({"human", "animal", "thing", "food", "place", "org"})  # adjectives never modify names
 _TH = frozenset({"thing", "food"})
 _PL = frozenset({"place"})
 # rank: opinion 1 < size 2 < age 3 < shape 4 < colour 5 < material 6 (farther -> nearer the noun).
@@ -184,7 +187,7 @@ ADJECTIVES = tuple(Adjective(lemma, applies, rank) for lemma, applies, rank in (
 
 # Adpositions are function words: the lab keeps all of them at every lexicon size.
 ADPOSITIONS = (
-    Adposition("in", "location", _PL), Adposition("near", "location", _PL),
+    Adposition("in", "location", _PL | {"region"}), Adposition("near", "location", _PL | {"region"}),
     Adposition("behind", "location", frozenset({"place"})), Adposition("at", "location", _PL),
     Adposition("outside", "location", _PL), Adposition("with", "companion", ANIMATE),
     Adposition("for", "beneficiary", frozenset({"human", "org"})))

@@ -5,8 +5,9 @@ is anchored to, its `Params`), the anchoring rule, the lab languages' URIEL
 feature vectors and their distances from English (`lab_typology_tables`).
 
 Anchoring. A variant's word-order, case and article settings are read from
-its anchor language's lang2vec `syntax_knn` features
-(`l2v.get_features([code], "syntax_knn", header=True)`); its script and
+its anchor language's lang2vec `syntax_knn` features (the values
+`l2v.get_features([code], "syntax_knn", header=True)` returns, read from
+lang2vec's data file: see `_syntax_knn_table`); its script and
 spacing come from the anchor's writing system (`ANCHORS`). Imputed (kNN)
 values can mark two values of one feature at once (German SVO = SOV = 1), so
 each setting takes the **dominant value**: the value whose feature is

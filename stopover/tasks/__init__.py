@@ -37,7 +37,7 @@ class HubSource:
     revision: str = "main"
     splits: dict[str, str] = field(default_factory=dict)  # stopover split -> Hub split (may list several with "+")
     language_column: str | None = None
-    filter: Callable[[dict[str, Any]], bool] | None = None  # e.g. TyDiQA English by id prefix
+    filter: Callable[[dict[str, Any], str], bool] | None = None  # (row, dataset language code): TyDiQA by id prefix
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ English re-linearised and re-written after a real language's typology);
 intermediate tasks are English only, at graded linguistic diversity. Their
 data is generated, not downloaded: a config with a `lab:` section (or
 `stopover demo`) writes it under the run directory, in the canonical shapes,
-as `<data_dir>/<task>/<language>/<split>.jsonl`.
+as `<data_dir>/<task>/<language>/<split>.jsonl`. A task declares every lab
+variant; a run evaluates the variants it generated (see grid.materialize_lab).
 """
 
 from stopover.lab.datasets import TASKS
-from stopover.lab.variants import DEFAULT_CODES, ENGLISH_CODE
+from stopover.lab.variants import ANCHORS, ENGLISH_CODE
 from stopover.tasks import Task, register
 
 _METRIC = {"nli": "accuracy", "pos": "pos", "ner": "seqeval_f1", "qa": "squad_v1", "retrieval": "tatoeba"}
@@ -28,7 +29,7 @@ for _lab in TASKS.values():
         name=_lab.name, format=_lab.format, metric=_METRIC[_lab.kind],
         description=(f"typology lab: {_DESCRIPTION[_lab.kind]}" if _target else
                      f"typology lab intermediate ({_lab.level} diversity): {_DESCRIPTION[_lab.kind]}"),
-        languages=(ENGLISH_CODE, *DEFAULT_CODES) if _target else (ENGLISH_CODE,),
+        languages=(ENGLISH_CODE, *ANCHORS) if _target else (ENGLISH_CODE,),
         labels=tuple(_lab.labels or ()), source_labels=tuple(_lab.labels or ()),
         role=_lab.role, splits=_lab.splits,
         options={"local_only": True, "lab": True},

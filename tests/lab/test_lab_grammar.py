@@ -1,4 +1,4 @@
-"""stopover.lab.grammar / facts / lexicon: consistent gold annotations, sound NLI labels, determinism."""
+"""stopover.lab.grammar: consistent gold annotations, sound derived items, determinism."""
 
 from __future__ import annotations
 
@@ -78,31 +78,10 @@ def test_english_names_are_tagged_with_their_entity_type(sentences):
 MARY = Mention("Mary", "human", ne="PER")
 CAT = Mention("cat", "animal")
 BIG_CAT = Mention("cat", "animal", attrs=("big",))
-PARK = Mention("park", "place")
 
 
 def see(theme=CAT, obl=(), polarity=True, agent=MARY, tense="past"):
     return Event("see", "transitive", tense, polarity, (("agent", agent), ("theme", theme), *obl))
-
-
-@pytest.mark.parametrize(("premise", "hypothesis", "label"), [
-    # "Mary saw the big cat in the park."
-    (see(BIG_CAT, (("obl:in", PARK),)), see(CAT), "entailment"),  # Mary saw the cat.
-    (see(BIG_CAT, (("obl:in", PARK),)), see(BIG_CAT, (("obl:in", PARK),)), "entailment"),
-    (see(BIG_CAT, (("obl:in", PARK),)), see(CAT, polarity=False), "contradiction"),  # Mary did not see the cat.
-    (see(BIG_CAT, (("obl:in", PARK),)), see(CAT, (("obl:near", PARK),)), "neutral"),  # ... near the park.
-    (see(BIG_CAT), see(Mention("dog", "animal")), "neutral"),  # Mary saw the dog.
-    (see(CAT), see(BIG_CAT), "neutral"),  # seeing the cat says nothing about a big one
-    (see(CAT), see(BIG_CAT, polarity=False), "neutral"),
-    (see(CAT), see(CAT, tense="present"), "neutral"),
-    # "Mary did not see the cat."
-    (see(CAT, polarity=False), see(BIG_CAT, polarity=False), "entailment"),  # ... did not see the big cat.
-    (see(CAT, polarity=False), see(CAT, (("obl:in", PARK),), polarity=False), "entailment"),
-    (see(CAT, polarity=False), see(BIG_CAT, (("obl:in", PARK),)), "contradiction"),  # Mary saw the big cat in the park.
-    (see(BIG_CAT, polarity=False), see(CAT, polarity=False), "neutral"),
-])
-def test_nli_labels_follow_from_the_facts(premise, hypothesis, label):
-    assert nli_label([premise], hypothesis) == label
 
 
 def test_generated_hypotheses_carry_the_label_their_facts_give():
@@ -138,16 +117,21 @@ def test_relative_clause_and_coordination_facts():
 def test_questions_answer_a_stated_argument():
     g = Grammar()
     rng = random.Random(5)
+    asked = 0
     for _ in range(40):
         paragraph = g.paragraph(rng, 3)
         found = g.question(rng, paragraph)
-        assert found is not None
+        if found is None:  # every event of the paragraph was negated: nothing to ask about
+            assert not any(e.polarity for s in paragraph for e in s.events)
+            continue
+        asked += 1
         q, si, node = found
         text = realise(q.tree).text
         assert text.endswith("?") and text.split()[0] in ("Who", "What", "Where")
         ctx = realise(paragraph[si].tree)
         a, b = ctx.phrase_span(node)
         assert ctx.text[a:b] and ctx.text[a:b] not in text  # the answer is not in the question
+    assert asked >= 30
 
 
 def test_construction_set_restricts_structures():
@@ -165,14 +149,6 @@ def test_construction_set_restricts_structures():
         Grammar(("transitive", "passive"))
 
 
-def test_lexicon_is_real_and_grades_by_size():
-    assert len(FULL) >= 300
-    sizes = [len(FULL.subset(n)) for n in (30, 60, 120, 240)]
-    assert sizes == [30, 60, 120, 240]
-    small, big = FULL.subset(60), FULL.subset(240)
-    assert set(small.words()) < set(big.words())  # a small lexicon is the core of a large one
-
-
 def test_generation_is_deterministic():
     def draw(seed):
         g = Grammar()
@@ -187,4 +163,4 @@ def test_build_from_a_hand_written_meaning():
     s = build(SentenceSpec((Clause(see(BIG_CAT, polarity=False, tense="present")),)))
     assert realise(s.tree).text == "Mary does not see the big cat."
     assert s.events == (see(BIG_CAT, polarity=False, tense="present"),)
-    assert CONSTRUCTIONS[0] == "intransitive"
+    assert set(Grammar().constructions) == set(CONSTRUCTIONS)

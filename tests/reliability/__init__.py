@@ -1,0 +1,1 @@
+"""Reliability tests (project issue 11): crash/resume, concurrency, determinism, bad input, fuzzing, safety."""
