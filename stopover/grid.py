@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from stopover.config import RunConfig, to_yaml
 from stopover.errors import ConfigError
 from stopover.store import atomic_write_text
 from stopover.tasks import get_task
+
+if TYPE_CHECKING:
+    from stopover.pipeline import Pipeline
 
 
 @dataclass(frozen=True)

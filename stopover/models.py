@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import Iterable
 
@@ -67,9 +70,23 @@ def tiny_model_for_corpus(spec: str, corpus: list[str], seed: int = 0) -> Path:
     except ValueError:
         raise ModelError(f"model {spec!r}: tiny models are written tiny:<hidden>x<layers>, e.g. tiny:128x4")
     digest = hashlib.sha256(json.dumps([spec, seed, corpus], ensure_ascii=False).encode()).hexdigest()[:16]
-    out = cache_dir("tiny-models", digest)
+    out = cache_dir("tiny-models") / digest
     if not (out / "config.json").exists():
-        build_tiny_model(out, corpus, hidden=hidden, layers=layers, heads=max(1, hidden // 32), seed=seed)
+        # Built in a private directory and renamed into place: a killed build leaves a stray
+        # temporary directory, never a half-written model that later runs would load, and
+        # concurrent builders never write into the same files.
+        tmp = out.with_name(f".tmp-{digest}-{uuid.uuid4().hex[:8]}")
+        try:
+            build_tiny_model(tmp, corpus, hidden=hidden, layers=layers, heads=max(1, hidden // 32), seed=seed)
+            if out.exists() and not (out / "config.json").exists():
+                shutil.rmtree(out, ignore_errors=True)  # an incomplete directory from an older version
+            try:
+                os.rename(tmp, out)
+            except OSError:
+                if not (out / "config.json").exists():  # not another process's finished build
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from stopover import __version__
 from stopover.config import RunConfig, TrainConfig, stable_hash, to_plain, to_yaml
-from stopover.data import FILE_TYPES, find_local_file, load_examples
+from stopover.data import find_local_file, load_examples
 from stopover.errors import DataError
 from stopover.paths import cache_dir
 from stopover.store import DONE_MARKER, FAILED_MARKER, STAGES_DIR, ResultRow, append_results, atomic_write_text, read_results
@@ -90,6 +90,7 @@ class Pipeline:
         self._examples: dict[tuple, list[dict]] = {}
         self.trained: list[str] = []  # hashes of stages this process actually ran
         self._checkpoint_dir: Path | None = None  # where the stage being trained keeps its checkpoint
+        self._fresh: tuple[str, Any, Any] | None = None  # (target stage hash, model, tokenizer) just trained
 
     # ------------------------------------------------------------------ data
     def task_dir(self, task: Task) -> Path | None:
@@ -199,9 +200,13 @@ class Pipeline:
         return feats
 
     # ------------------------------------------------------------------ stages
+    @staticmethod
+    def _full_identity(kind: str, identity: dict, parent: Stage | None) -> dict:
+        """What a stage's hash is computed from, and what its config.yaml records."""
+        return {"kind": kind, "parent": parent.hash if parent else None, "stopover": __version__, **identity}
+
     def _stage(self, kind: str, identity: dict, parent: Stage | None) -> Stage:
-        identity = {"kind": kind, "parent": parent.hash if parent else None, "stopover": __version__, **identity}
-        h = stable_hash(identity)
+        h = stable_hash(self._full_identity(kind, identity, parent))
         return Stage(kind, h, self.run_dir / STAGES_DIR / h, parent)
 
     def _run(self, stage: Stage, identity: dict, body: Callable[[], dict]) -> Stage:
@@ -218,7 +223,9 @@ class Pipeline:
         with FileLock(str(stage.dir / ".lock")):
             if stage.done:  # another worker finished it while we waited
                 return stage
-            atomic_write_text(stage.dir / "config.yaml", to_yaml(identity))
+            # the full identity (kind, parent, version too), so config.yaml hashes to the stage's name
+            atomic_write_text(stage.dir / "config.yaml",
+                              to_yaml(self._full_identity(stage.kind, identity, stage.parent)))
             (stage.dir / FAILED_MARKER).unlink(missing_ok=True)
             try:
                 info = body()
@@ -270,7 +277,9 @@ class Pipeline:
         encoder_path = model_path
         for name in tasks:  # sequential: each task gets a fresh head on the current encoder
             task = get_task(name)
-            if (stage.encoder_dir / f".done-{name}").exists():  # resumed: this task finished before
+            marker = stage.encoder_dir / f".done-{name}"
+            if marker.exists():  # resumed: this task finished before; its record is in the marker
+                info["tasks"][name] = json.loads(marker.read_text(encoding="utf-8") or "null")
                 encoder_path = str(stage.encoder_dir)
                 continue
             self._checkpoint_dir = stage.dir / "checkpoint" / name
@@ -278,13 +287,14 @@ class Pipeline:
                                              limit=per_task, label=f"intermediate {name}")
             info["tasks"][name] = {"best_dev": result.best_dev, "steps": result.steps,
                                    "precision": result.precision}
-            self._save_encoder(model, encoder_path, stage.encoder_dir)
-            for done in tasks[:tasks.index(name) + 1]:
-                (stage.encoder_dir / f".done-{done}").touch()
-            encoder_path = str(stage.encoder_dir)
-            if result.best_dev is not None:
+            if result.best_dev is not None:  # before the marker: a resume that skips this task needs the row
                 self._record(stage, task.name, "eng", "dev", {self._primary_name(task): result.best_dev},
                              seed=seed, strategy="", intermediate="+".join(tasks), n=0, primary=True)
+            # the markers of every task trained so far go inside the new encoder directory, which is
+            # renamed into place: the encoder on disk and its markers always agree
+            self._save_encoder(model, encoder_path, stage.encoder_dir,
+                               done={t: info["tasks"][t] for t in tasks[:tasks.index(name) + 1]})
+            encoder_path = str(stage.encoder_dir)
         return info
 
     # (b) ---------------------------------------------------------------- target
@@ -307,12 +317,17 @@ class Pipeline:
         self._checkpoint_dir = stage.dir / "checkpoint"
         model, result = self._train_task(task, encoder, cfg, seed, limit=cfg.max_examples,
                                          label=f"target {task.name}", train_from=train_task)
-        tmp = stage.dir / "model.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        self.load_tokenizer(encoder).save_pretrained(tmp)
-        shutil.rmtree(stage.dir / "model", ignore_errors=True)
-        tmp.rename(stage.dir / "model")
+        # The evaluation that follows in this process takes the model from memory; with
+        # keep_models: false it is never written (saves a full model write per target stage).
+        self._fresh = (stage.hash, model, self.load_tokenizer(encoder))
+        in_process = self.cfg.executor == "local" and self.cfg.jobs == 1
+        if self.cfg.keep_models or not in_process:
+            tmp = stage.dir / "model.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            model.save_pretrained(tmp)
+            self._fresh[2].save_pretrained(tmp)
+            shutil.rmtree(stage.dir / "model", ignore_errors=True)
+            tmp.rename(stage.dir / "model")
         if result.best_dev is not None:
             self._record(stage, task.name, "eng", "dev", {self._primary_name(task): result.best_dev},
                          seed=seed, strategy="", intermediate="", n=0, primary=True)
@@ -364,9 +379,13 @@ class Pipeline:
             from stopover.models import load_encoder
 
             return load_encoder(path), self.load_tokenizer(path)
-        path = str(parent.dir / "model")
-        model = fmt.build_model(path, task)
-        return model, self.load_tokenizer(path)
+        if self._fresh is not None and self._fresh[0] == parent.hash:
+            return self._fresh[1], self._fresh[2]
+        path = parent.dir / "model"
+        if not path.is_dir():
+            raise DataError(f"{parent.dir}: the target model was pruned (keep_models: false) before its "
+                            "evaluation finished; delete that stage directory and run again")
+        return fmt.build_model(str(path), task), self.load_tokenizer(str(path))
 
     def _train_task(self, task: Task, encoder_path: str, cfg: TrainConfig, seed: int, *, limit: int | None,
                     label: str, train_from: Task | None = None):
@@ -457,11 +476,13 @@ class Pipeline:
                        checkpoint_every=self.cfg.checkpoint_every)
         return model, result
 
-    def _save_encoder(self, model: Any, encoder_path: str, out: Path) -> None:
+    def _save_encoder(self, model: Any, encoder_path: str, out: Path, done: dict[str, Any] | None = None) -> None:
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model.base_model.save_pretrained(tmp)
         self.load_tokenizer(encoder_path).save_pretrained(tmp)
+        for name, record in (done or {}).items():  # `.done-<task>`: trained into this encoder
+            (tmp / f".done-{name}").write_text(json.dumps(record), encoding="utf-8")
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
 

@@ -119,8 +119,12 @@ def read_results(path: str | Path) -> list[ResultRow]:
 def append_results(run_dir: Path, rows: Iterable[ResultRow]) -> None:
     """Append rows to results.jsonl under a lock, as one write, and fsync.
 
-    A torn last line from an earlier crash is repaired first (a newline is
-    added), so the new rows never merge into it.
+    A torn last line from an earlier crash is dealt with first, so the new rows
+    never merge into it and it never ends up in the middle of the file (where
+    `read_results` could not tell it from corruption): a fragment that is not a
+    whole JSON row is cut off (its rows were never recorded, and the idempotent
+    `record_rows` of the resumed stage writes them again); a whole row that only
+    lacks its newline is kept.
     """
     rows = list(rows)
     if not rows:
@@ -130,13 +134,41 @@ def append_results(run_dir: Path, rows: Iterable[ResultRow]) -> None:
     with FileLock(str(path) + ".lock"):
         with open(path, "ab") as fh:
             if fh.tell() > 0:
-                with open(path, "rb") as rf:
-                    rf.seek(-1, os.SEEK_END)
-                    if rf.read(1) != b"\n":
-                        fh.write(b"\n")
+                _repair_torn_tail(path, fh)
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def _repair_torn_tail(path: Path, fh: Any) -> None:
+    """End the file opened for append as `fh` with a newline: keep a whole last row, drop a torn one."""
+    size = fh.tell()
+    with open(path, "rb") as rf:
+        rf.seek(-1, os.SEEK_END)
+        if rf.read(1) == b"\n":
+            return
+        start = size  # find the start of the last line, reading backwards in blocks
+        while start > 0:
+            step = min(1 << 16, start)
+            rf.seek(start - step)
+            block = rf.read(step)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                start = start - step + cut + 1
+                break
+            start -= step
+        rf.seek(start)
+        tail = rf.read()
+    try:
+        whole = isinstance(json.loads(tail.decode("utf-8")), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        whole = False
+    if whole:
+        fh.write(b"\n")
+    else:
+        warnings.warn(f"{path}: dropped a torn last line of {len(tail)} bytes (an interrupted write)")
+        fh.flush()
+        os.ftruncate(fh.fileno(), start)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -12,7 +12,6 @@ times per epoch; the best weights are kept (in memory) and restored at the end.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random

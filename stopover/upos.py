@@ -32,7 +32,6 @@ whole, splits English clitics the way UD/Penn do ("don't" -> "do n't",
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import importlib.util
 import json
@@ -82,37 +81,12 @@ class UposTagger(Protocol):
 
 
 def read_conllu(path: str | Path) -> Iterator[tuple[list[str], list[str]]]:
-    """Yield (forms, upos) per sentence of a CoNLL-U file (plain or .gz).
+    """Yield (forms, upos) per sentence of a CoNLL-U file (plain or .gz), via stopover.conllu
+    (comments, multi-word token ranges and empty nodes skipped)."""
+    from stopover.conllu import read_conllu as read_sentences
 
-    Comment lines are skipped, as are multi-word token ranges ("1-2", whose
-    parts carry the tags) and empty nodes ("1.1", which have no surface form).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"CoNLL-U file {path} does not exist; give an English UD .conllu(.gz) file")
-    opener = gzip.open if path.suffix == ".gz" else open
-    forms: list[str] = []
-    tags: list[str] = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                if forms:
-                    yield forms, tags
-                forms, tags = [], []
-                continue
-            if line.startswith("#"):
-                continue
-            cols = line.split("\t")
-            if len(cols) != 10:
-                raise DataError(f"{path}:{lineno}: expected 10 tab-separated CoNLL-U columns, "
-                                f"found {len(cols)}; is this a CoNLL-U file?")
-            if "-" in cols[0] or "." in cols[0]:
-                continue
-            forms.append(cols[1])
-            tags.append(cols[3])
-    if forms:
-        yield forms, tags
+    for sentence in read_sentences(path):
+        yield sentence.forms, sentence.upos
 
 
 # ---------------------------------------------------------------- perceptron

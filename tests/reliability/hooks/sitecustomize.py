@@ -78,11 +78,13 @@ def _install_stopover() -> None:
 
     def features(self, fmt, *args, **kwargs):
         if _hit("featurize"):
+            real_fmt = fmt
+
             class Dying:  # the format, but the process dies once tokenisation is done
-                name = fmt.name
+                name = real_fmt.name
 
                 def featurize(self, *a, **k):
-                    fmt.featurize(*a, **k)
+                    real_fmt.featurize(*a, **k)
                     _die()
 
             fmt = Dying()
@@ -116,8 +118,11 @@ def _install_stopover() -> None:
         rows = list(rows)
         if rows and _hit("torn-results"):
             payload = "".join(r.to_json() + "\n" for r in rows).encode("utf-8")
+            cut = max(1, len(payload) // 2)
+            while payload[cut - 1:cut] == b"\n":  # end mid-row, not on a row boundary
+                cut += 1
             with open(os.path.join(run_dir, store.RESULTS_FILE), "ab") as fh:
-                fh.write(payload[: max(1, len(payload) // 2)])
+                fh.write(payload[:cut])
                 fh.flush()
                 os.fsync(fh.fileno())
             _die()
