@@ -127,6 +127,7 @@ def assert_same_outputs(run_dir: Path, reference: Path) -> None:
     import torch
 
     assert result_map(run_dir) == result_map(reference)
+    assert_stage_configs_match_names(run_dir)
     ours, theirs = stage_dirs(run_dir), stage_dirs(reference)
     assert set(ours) == set(theirs)
     for h, d in theirs.items():
@@ -139,6 +140,14 @@ def assert_same_outputs(run_dir: Path, reference: Path) -> None:
                 a, b = weights(ours[h] / sub / "model.safetensors"), weights(d / sub / "model.safetensors")
                 assert a.keys() == b.keys()
                 assert all(torch.equal(a[k], b[k]) for k in b), (h, sub)
+
+
+def assert_stage_configs_match_names(run_dir: Path) -> None:
+    """Each stage's config.yaml is the identity its directory name is the hash of."""
+    from stopover.config import stable_hash
+
+    for h, d in stage_dirs(run_dir).items():
+        assert stable_hash(yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8"))) == h
 
 
 def stage_log(path: Path) -> list[dict]:
