@@ -4,7 +4,8 @@ and the wall cost of re-running a finished grid.
 The grid: 3 strategies (none, single, all over a pool of 2 lab intermediate
 tasks: 4 intermediate sets) x 3 targets of three formats (lab-nli
 classification, lab-pos tagging, lab-qa span QA) x seeds, the tiny model
-(`tiny:128x4`), tiny typology-lab data, evaluation in all 11 lab languages.
+(`tiny:64x2`, the unit tests' size), tiny typology-lab data, evaluation in
+English and 3 lab languages (German-, Japanese- and Turkish-like).
 
 - Stopover: the distinct stages `stopover.grid.plan_grid` lists (an
   intermediate stage is shared by every target of its set and seed), checked
@@ -33,19 +34,23 @@ import _common as C
 from _common import Figure
 
 BENCH = "grid"
+TARGETS = ("lab-nli", "lab-pos", "lab-qa")
+LANGUAGES = ("eng", "lab-deu", "lab-jpn", "lab-tur")
 
 
 def grid_config(out: Path, quick: bool):
     from stopover.config import RunConfig, from_dict
 
     train = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 64, "max_dev_examples": 16}
+    languages = {"languages": list(LANGUAGES)}
     return from_dict(RunConfig, {
-        "name": "bench-grid", "model": "tiny:128x4", "output_dir": str(out),
+        "name": "bench-grid", "model": "tiny:64x2", "output_dir": str(out),
+        "tasks": {t: languages for t in TARGETS},
         "pool": ["lab-int-narrow-nli", "lab-int-small-nli"],
         "strategies": ["none", "single", "all"],
-        "targets": ["lab-nli", "lab-pos", "lab-qa"],
+        "targets": list(TARGETS),
         "seeds": [0] if quick else [0, 1],
-        "lab": {"seed": 0, "train": 48 if quick else 96, "dev": 16, "test": 16},
+        "lab": {"seed": 0, "train": 48 if quick else 96, "dev": 16, "test": 16, "variants": list(LANGUAGES[1:])},
         "intermediate": train, "target": train,
         "evaluation": {"batch_size": 64, "max_length": 64},
     })

@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any, Union
 import yaml
 
 from stopover.errors import ConfigError
+from stopover.tasks import SPLITS  # the registry module only: task families load on first lookup
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,12 @@ class TrainConfig:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
                     "lr": self.lr, "max_length": self.max_length, "eval_per_epoch": self.eval_per_epoch}
         for key, value in positive.items():
+            if not math.isfinite(value):  # .nan and .inf are YAML floats too
+                raise ConfigError(f"{where}.{key} = {value}: must be a finite number > 0")
             if value <= 0:
                 raise ConfigError(f"{where}.{key} = {value}: must be > 0")
+        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ConfigError(f"{where}.weight_decay = {self.weight_decay}: must be a finite number >= 0")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"{where}.warmup = {self.warmup}: must be in [0, 1)")
         for key in ("max_examples", "max_dev_examples"):
@@ -104,20 +110,53 @@ class MultitaskConfig:
         if self.sampling not in ("proportional", "temperature", "uniform"):
             raise ConfigError(f"{where}.sampling = {self.sampling!r}: valid values are "
                               "proportional, temperature, uniform")
-        if self.temperature <= 0:
-            raise ConfigError(f"{where}.temperature = {self.temperature}: must be > 0")
+        if not math.isfinite(self.temperature) or self.temperature <= 0:
+            raise ConfigError(f"{where}.temperature = {self.temperature}: must be a finite number > 0")
 
 
 @dataclass(frozen=True)
 class TaskSource:
-    """Per-task overrides of where data comes from."""
+    """Per-task overrides: where the data comes from, and how this task trains.
+
+    `files` names the file of a split when the directory layout does not
+    (e.g. a UD sample whose English *dev* file is the training data): keys are
+    `<split>` or `<language>/<split>`, values a path relative to the task's data
+    directory (or absolute), or null for "this split does not exist" (no dev
+    split: the last checkpoint is kept). `train_languages`: the languages whose
+    training files are concatenated (default English; translated intermediate
+    data, or the mlm task's text). `train`: TrainConfig fields that replace the
+    stage's own for this task wherever it trains (target stage; an intermediate
+    stage of its own or a sequential one; in a mixed multi-task stage only
+    `max_length` applies, the batch schedule being shared). `holdout`: the
+    target's English training data and its test sets are parallel (the same
+    items by id, e.g. XQuAD trained on English XQuAD): train on one half of the
+    items and evaluate every language on the other (see stopover.pipeline).
+    """
 
     data_dir: str | None = None  # local files: <data_dir>/<language>/<split>.<jsonl|tsv|csv|parquet>
     revision: str | None = None  # Hub revision (overrides the task's pinned one)
     languages: tuple[str, ...] | None = None  # restrict evaluation languages
+    files: dict[str, str | None] = field(default_factory=dict)  # <split> or <lang>/<split> -> file | null
+    train_languages: tuple[str, ...] | None = None  # languages of the training files (default: eng)
+    train: dict[str, Any] = field(default_factory=dict)  # per-task TrainConfig overrides
+    holdout: bool = False  # train and test are parallel: split the items in two halves
 
     def validate(self, where: str) -> None:
-        return None
+        for key in self.files:
+            split = key.rsplit("/", 1)[-1]
+            if split not in SPLITS or key.count("/") > 1 or key.startswith("/"):
+                raise ConfigError(f"{where}.files: key {key!r} must be <split> or <language>/<split> "
+                                  f"with split one of {', '.join(SPLITS)}")
+        if self.train_languages is not None and not self.train_languages:
+            raise ConfigError(f"{where}.train_languages: give at least one language, or leave it out")
+        if self.train:
+            self.train_config(TrainConfig(), where)  # unknown keys and bad values fail here
+
+    def train_config(self, base: TrainConfig, where: str = "tasks") -> TrainConfig:
+        """`base` with this task's `train` overrides applied (validated like any TrainConfig)."""
+        if not self.train:
+            return base
+        return from_dict(TrainConfig, {**to_plain(base), **self.train}, f"{where}.train")
 
 
 @dataclass(frozen=True)
@@ -162,13 +201,19 @@ class RunConfig:
     keep_models: bool = True  # false: delete model weights once every evaluation needing them is done
 
     def validate(self, where: str = "config") -> None:
-        if not self.name or "/" in self.name or self.name.startswith("."):
+        if not self.name or "/" in self.name or "\\" in self.name or "\x00" in self.name \
+                or self.name.startswith("."):
             raise ConfigError(f"{where}.name = {self.name!r}: a run name is a plain directory name "
-                              "(no '/', not starting with '.')")
+                              "(no '/', '\\' or NUL, not starting with '.')")
         if not self.targets and not self.pool:
             raise ConfigError(f"{where}: give at least one task in 'targets' (or a 'pool')")
         if not self.seeds:
             raise ConfigError(f"{where}.seeds: give at least one seed")
+        for seed in self.seeds:
+            if not 0 <= seed < 2**32:  # numpy's limit; checked here, not after hours of training
+                raise ConfigError(f"{where}.seeds: seed {seed} is out of range; use integers from 0 to {2**32 - 1}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"{where}.checkpoint_every = {self.checkpoint_every}: must be >= 0 (0: no checkpoints)")
         if self.executor not in ("local", "submitit", "ray"):
             raise ConfigError(f"{where}.executor = {self.executor!r}: valid values are local, submitit, ray")
         if self.jobs <= 0:
@@ -214,7 +259,9 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         ktp, vtp = args
-        return {str(k): _convert(v, vtp, f"{where}.{k}") for k, v in value.items()}
+        # a key with odd characters (a newline, say) is shown as repr: messages stay one line
+        return {str(k): _convert(v, vtp, f"{where}.{k}" if str(k).isprintable() else f"{where}[{str(k)!r}]")
+                for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -287,7 +334,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             raise ConfigError(f"override {item!r}: empty key")
         try:
             value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):  # e.g. 2001-13-45 is a YAML date, but no date
             value = raw
         node = out
         parts = key.split(".")
@@ -319,6 +366,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{at}; check indentation and quoting") from None
+    except (ValueError, RecursionError) as err:  # a tagged or date-like value YAML cannot build
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+                          "quote values that are not numbers or dates") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

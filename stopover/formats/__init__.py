@@ -52,6 +52,7 @@ _MODULES = {
     "span_qa": "stopover.formats.span_qa",
     "multiple_choice": "stopover.formats.multiple_choice",
     "retrieval": "stopover.formats.retrieval",
+    "masked_lm": "stopover.formats.masked_lm",
 }
 
 

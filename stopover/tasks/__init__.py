@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from stopover.errors import LanguageError, TaskError
 
-FORMATS = ("classification", "tagging", "span_qa", "multiple_choice", "retrieval")
+FORMATS = ("classification", "tagging", "span_qa", "multiple_choice", "retrieval", "masked_lm")
 SPLITS = ("train", "dev", "test")
 
 
@@ -77,8 +77,14 @@ class Task:
 
         try:
             iso3 = langtable.get(language).iso3
-        except Exception:
-            iso3 = language
+        except LanguageError as err:
+            # the dataset's own code for one of its languages, else an unknown or ambiguous code:
+            # say which (the table's suggestions included), not just "the task lacks it"
+            by_code = {code: iso for iso, code in self.lang_codes.items()}
+            if by_code.get(language) in self.languages:
+                return by_code[language]
+            raise LanguageError(f"task {self.name!r}: {err}; the task's languages: "
+                                f"{', '.join(self.languages)}") from None
         if iso3 in self.languages:
             return iso3
         raise LanguageError(f"task {self.name!r} has no language {language!r}; "

@@ -94,7 +94,7 @@ def _spawn_all(fn, args_list):
 
 def test_stage_lock_runs_a_stage_once(tmp_path):
     counter = tmp_path / "bodies.txt"
-    start_at = time.time() + 3  # every worker is imported and waiting before the first one starts
+    start_at = time.time() + 2  # every worker is imported and waiting before the first one starts
     hashes = _spawn_all(_race_stage, [(str(tmp_path), str(counter), start_at)] * 3)
     assert len(set(hashes)) == 1
     assert len(counter.read_text().splitlines()) == 1
@@ -104,7 +104,7 @@ def test_stage_lock_runs_a_stage_once(tmp_path):
 
 
 def test_concurrent_record_rows_never_duplicate_or_tear(tmp_path):
-    start_at = time.time() + 3
+    start_at = time.time() + 2
     added = _spawn_all(_race_rows, [(str(tmp_path), w, start_at) for w in range(3)])
     rows = result_lines(tmp_path)  # strict: every line whole, no duplicate keys
     assert sum(added) == len(rows) == len({r["language"] for r in rows}) * 2

