@@ -125,13 +125,21 @@ def machine_info() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "cores_usable": usable,
         "torch_threads": torch.get_num_threads(),
+        "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
         "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "precision_auto": resolve_precision("auto")[0],
         "platform": platform.platform(),
+        **contention_probe(),
     }
+
+
+def add_common_arguments(parser) -> None:
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads, here and in child processes (default: torch's own)")
 
 
 def print_header(title: str) -> None:
@@ -196,6 +204,48 @@ def fresh_cache(link_embedded: bool = True) -> Iterator[Path]:
         else:
             os.environ["STOPOVER_CACHE"] = old
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def apply_threads(threads: int | None) -> None:
+    """Use `threads` intra-op threads here and in child processes (None: the libraries' default).
+
+    On a CPU shared with other busy processes, PyTorch's OpenMP threads wait
+    for each other at every parallel region; with more runnable threads than
+    cores this costs far more than the parallelism gains (see `contention_probe`).
+    """
+    if threads is None:
+        return
+    import torch
+
+    torch.set_num_threads(threads)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+def contention_probe() -> dict[str, float]:
+    """Milliseconds per small matmul (1024x128 @ 128x512) with 1 thread and with 2 threads.
+
+    On an idle machine with 2+ cores the 2-thread figure is the lower one; when
+    it is several times higher, the cores are oversubscribed and every timing
+    in the run is inflated (ratios measured side by side much less so).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    x, w = torch.randn(1024, 128), torch.randn(512, 128)
+    out = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            for _ in range(3):
+                torch.nn.functional.linear(x, w)
+            start = time.perf_counter()
+            for _ in range(50):
+                torch.nn.functional.linear(x, w)
+            out[f"probe_matmul_ms_{n}_thread"] = round((time.perf_counter() - start) / 50 * 1e3, 2)
+    finally:
+        torch.set_num_threads(before)
+    return out
 
 
 def quiet_transformers() -> None:

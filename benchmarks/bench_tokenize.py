@@ -77,8 +77,9 @@ def run(quick: bool = False) -> list[Figure]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 instead of 20,000 sentence pairs")
+    C.add_common_arguments(parser)
     args = parser.parse_args()
+    C.apply_threads(args.threads)
     C.print_header("tokenisation cache")
     start = time.perf_counter()
     C.print_figures(run(args.quick))

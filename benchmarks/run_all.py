@@ -1,6 +1,6 @@
 """Run every stopover benchmark and print one table of figures and ratios.
 
-    python benchmarks/run_all.py [--quick] [--only training,eval,grid,demo,tokenize]
+    python benchmarks/run_all.py [--quick] [--threads N] [--only training,eval,grid,demo,tokenize]
 
 Writes benchmarks/results/latest.md and latest.json (date, CPU model, cores,
 load average, torch and transformers versions, every figure). Each benchmark
@@ -34,8 +34,7 @@ BENCHES = {
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes everywhere and `stopover demo --quick`")
+    C.add_common_arguments(parser)
     parser.add_argument("--only", default=",".join(BENCHES),
                         help=f"comma-separated subset of: {', '.join(BENCHES)}")
     args = parser.parse_args()
@@ -44,6 +43,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHES)}")
 
+    C.apply_threads(args.threads)
     info = C.machine_info()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     start = time.perf_counter()

@@ -405,6 +405,10 @@ def materialize(name: str = "multilingual-e5-small") -> Path:
         if cache_problem(model_dir, name, sha) is None:
             return model_dir
         source = locate_model_file(name)
+        # Under the lock no other conversion is running: temp or stale
+        # directories here were left by a killed process (~500 MB each).
+        for leftover in list(root.glob(".tmp-*")) + list(root.glob(".stale-*")):
+            shutil.rmtree(leftover, ignore_errors=True)
         tmp = root / f".tmp-{uuid.uuid4().hex}"
         try:
             convert(source, tmp, name)

@@ -1,4 +1,5 @@
-"""`stopover plan CONFIG`: the expanded grid - distinct stages, which are done, examples to process."""
+"""`stopover plan CONFIG`: the expanded grid - distinct stages, which are done, examples to process,
+and an estimate of the GPU-hours still to spend (offline: nothing is downloaded or run)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     parser.add_argument("--stages", action="store_true", help="list every stage, not only the totals")
+    parser.add_argument("--gpu-throughput", type=float, default=None, metavar="POSITIONS_PER_S",
+                        help="training throughput of one GPU in sequence positions per second, for the "
+                             "GPU-hours estimate (default: an assumption for XLM-R large on one A100, "
+                             "see stopover.grid.GPU_TRAIN_TOKENS_PER_S); inference counts 3x faster")
+    parser.add_argument("--hub", action="store_true",
+                        help="count data that is not on this machine by loading it from the Hub "
+                             "(downloads); by default such data counts at its published size or as unknown")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,14 +27,20 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from stopover.config import load_config
-    from stopover.grid import cells, intermediate_sets, plan_grid
+    from stopover.errors import ConfigError
+    from stopover.grid import GPU_INFERENCE_SPEEDUP, GPU_TRAIN_TOKENS_PER_S, gpu_hours, plan
 
+    throughput = GPU_TRAIN_TOKENS_PER_S if args.gpu_throughput is None else args.gpu_throughput
+    if throughput <= 0:
+        raise ConfigError(f"--gpu-throughput {args.gpu_throughput:g}: must be > 0 positions per second")
     cfg = load_config(args.config, args.overrides)
-    stages = plan_grid(cfg)
+    planned = plan(cfg, hub=args.hub)
+    stages = planned.stages
+    hours = gpu_hours(stages, throughput)
     console = Console()
-    n_cells = len(cells(cfg, intermediate_sets(cfg)))
-    table = Table(title=f"plan: {cfg.name} ({n_cells} grid cells, model {cfg.model})")
-    for col in ("stage", "distinct", "done", "to run", "examples to process"):
+    table = Table(title=f"plan: {cfg.name} ({planned.cells} grid cells, {len(stages)} distinct stages, "
+                        f"model {cfg.model})")
+    for col in ("stage", "distinct", "done", "to run", "examples to process", "GPU-hours"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for kind in ("intermediate", "target", "eval"):
         group = [s for s in stages if s.kind == kind]
@@ -34,14 +48,31 @@ def run(args: argparse.Namespace) -> int:
         known = [s.examples for s in todo if s.examples is not None]
         unknown = len(todo) - len(known)
         ex = f"{sum(known):,}" + (f" (+{unknown} unknown)" if unknown else "")
-        table.add_row(kind, str(len(group)), str(len(group) - len(todo)), str(len(todo)), ex)
+        h, missing = hours[kind]
+        table.add_row(kind, str(len(group)), str(len(group) - len(todo)), str(len(todo)), ex,
+                      f"{h:,.1f}" + (f" (+{missing} unknown)" if missing else ""))
     console.print(table)
+    total = sum(h for h, _ in hours.values())
+    console.print(f"GPU-hours to run: {total:,.1f}, assuming one GPU trains {throughput:,.0f} sequence positions/s "
+                  f"and infers {throughput * GPU_INFERENCE_SPEEDUP:,.0f}/s, every sequence padded to its max_length"
+                  + (" (default: XLM-R large on one A100, an estimate; --gpu-throughput to change)"
+                     if args.gpu_throughput is None else ""))
+    published = sum(1 for s in stages if s.published and not s.done)
+    unknown = sum(missing for _, missing in hours.values())
+    if published:
+        console.print(f"{published} stage(s) counted at published dataset sizes (the data is not on this machine)")
+    if unknown:
+        console.print(f"{unknown} stage(s) of unknown size are not in the estimate (no local data, no published "
+                      "size; --hub loads it)")
+    if planned.placeholder_sets:
+        console.print(f"{planned.placeholder_sets} diversity set(s) are chosen at run time: ranking the pool needs "
+                      "its English training data")
     if args.stages:
         detail = Table(title="stages")
         for col in ("kind", "hash", "stage", "cells", "done", "examples"):
             detail.add_column(col)
         for s in stages:
             detail.add_row(s.kind, s.hash, s.label, str(s.cells), "yes" if s.done else "no",
-                           "?" if s.examples is None else f"{s.examples:,}")
+                           "?" if s.examples is None else f"{s.examples:,}" + (" (published)" if s.published else ""))
         console.print(detail)
     return 0

@@ -126,7 +126,11 @@ def assert_same_outputs(run_dir: Path, reference: Path) -> None:
     """Same stages, same rows and values, same stage.json/scores.json, bit-identical weights."""
     import torch
 
-    assert result_map(run_dir) == result_map(reference)
+    ours_rows, ref_rows = result_map(run_dir), result_map(reference)
+    assert ours_rows == ref_rows, {"missing": sorted(ref_rows.keys() - ours_rows.keys()),
+                                   "extra": sorted(ours_rows.keys() - ref_rows.keys()),
+                                   "different": sorted(k for k in ref_rows.keys() & ours_rows.keys()
+                                                       if ref_rows[k] != ours_rows[k])}
     assert_stage_configs_match_names(run_dir)
     ours, theirs = stage_dirs(run_dir), stage_dirs(reference)
     assert set(ours) == set(theirs)

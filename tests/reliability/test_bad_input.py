@@ -167,6 +167,16 @@ def embedded_wrong_hash(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
     return run(tmp, "model=embedded:multilingual-e5-small")
 
 
+def ambiguous_language(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    """The shipped language table has no ambiguous code; give it one ("gr": Greek or Gurage?)."""
+    import stopover.languages as languages
+
+    index, ambiguous, by_iso3 = languages._index()
+    index = {k: v for k, v in index.items() if k != "gr"}
+    mp.setattr(languages, "_index", lambda: (index, {**ambiguous, "gr": ("ell", "sgw")}, by_iso3))
+    return run(tmp, "tasks.xnli.languages=[deu,gr]")
+
+
 def output_under_a_file(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
     (tmp / "plain-file").write_text("not a directory\n")
     return run(tmp, f"output_dir={tmp / 'plain-file' / 'runs'}")
@@ -256,6 +266,8 @@ CASES = [
                                                                                   "did you mean xnli")),
     Case("unknown-language", override("tasks.xnli.languages=[xyz]"), ("task 'xnli'", "unknown language code 'xyz'",
                                                                       "ISO 639-3", "eng, ara")),
+    Case("ambiguous-language", ambiguous_language, ("task 'xnli'", "ambiguous language code 'gr'",
+                                                    "it may mean ell, sgw", "use one of these ISO 639-3 codes")),
     Case("language-task-lacks", override("tasks.xnli.languages=[jpn]"), ("task 'xnli' has no language 'jpn'",
                                                                          "it has: eng")),
     # data files
