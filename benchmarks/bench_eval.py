@@ -107,7 +107,7 @@ def run(quick: bool = False) -> list[Figure]:
     from stopover.precision import resolve_precision
 
     C.quiet_transformers()
-    per_language = 96 if quick else 200
+    per_language = 96 if quick else 128
     rounds = 1
     data = test_sets(per_language)
     total = sum(len(v) for v in data.values())

@@ -20,7 +20,10 @@ Throughput is examples per second over the steps after `warmup` steps
 (first-step allocations and kernel set-up excluded alike for every method),
 best of the rounds (the least disturbed measurement on a shared machine).
 
-    python benchmarks/bench_training.py [--quick] [--models tiny,embedded]
+    python benchmarks/bench_training.py [--quick] [--threads N] [--models tiny,embedded] [--ablation]
+
+`--ablation` also times stopover with one switch off at a time, to show
+where its speed comes from.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ LR = 5e-5
 # (steps, warm-up steps, rounds) per model and mode.
 PLANS = {
     ("tiny", False): (40, 4, 3), ("tiny", True): (16, 3, 2),
-    ("embedded", False): (16, 2, 2), ("embedded", True): (8, 2, 1),
+    ("embedded", False): (12, 2, 2), ("embedded", True): (8, 2, 1),
 }
 
 
@@ -70,14 +73,15 @@ def load_classifier(path: str):
 # --------------------------------------------------------------------------- methods
 
 
-def run_stopover(path: str, feats: list[dict], tokenizer: Any, steps: int) -> C.StepClock:
+def run_stopover(path: str, feats: list[dict], tokenizer: Any, steps: int, **switches: Any) -> C.StepClock:
+    """stopover's loop; `switches` override TrainConfig fields (the ablations)."""
     from stopover.config import TrainConfig
     from stopover.formats.classification import FORMAT
     from stopover.train import train
 
     model = load_classifier(path)
-    cfg = TrainConfig(epochs=1.0, batch_size=BATCH_SIZE, lr=LR, max_length=MAX_LENGTH, precision="auto",
-                      freeze_embeddings=True, group_by_length=True)
+    settings = {"precision": "auto", "freeze_embeddings": True, "group_by_length": True, **switches}
+    cfg = TrainConfig(epochs=1.0, batch_size=BATCH_SIZE, lr=LR, max_length=MAX_LENGTH, **settings)
     clock = C.ProgressClock()
     result = train(model, feats, lambda b: FORMAT.collate(b, tokenizer), cfg, seed=0, progress=clock)
     if result.steps != steps:
@@ -136,7 +140,14 @@ def run_trainer(path: str, dataset: list[dict], collator: Callable, steps: int) 
 # --------------------------------------------------------------------------- benchmark
 
 
-def bench_model(name: str, path: str, rows: list[dict], quick: bool) -> list[Figure]:
+ABLATIONS = {  # method -> the one switch turned off
+    "stopover fp32": {"precision": "fp32"},
+    "stopover trains embeddings": {"freeze_embeddings": False},
+    "stopover random batches": {"group_by_length": False},
+}
+
+
+def bench_model(name: str, path: str, rows: list[dict], quick: bool, ablation: bool = False) -> list[Figure]:
     from transformers import DataCollatorWithPadding, default_data_collator
 
     from stopover.formats.classification import FORMAT
@@ -164,6 +175,9 @@ def bench_model(name: str, path: str, rows: list[dict], quick: bool) -> list[Fig
         "trainer-dynamic": lambda: run_trainer(path, dynamic, DataCollatorWithPadding(tokenizer), steps),
         "trainer-fixed128": lambda: run_trainer(path, fixed, default_data_collator, steps),
     }
+    if ablation:
+        for method, switch in ABLATIONS.items():
+            methods[method] = lambda switch=switch: run_stopover(path, feats, tokenizer, steps, **switch)
     precision = resolve_precision("auto")[0]
     order = list(methods)
     best: dict[str, float] = {}
@@ -186,6 +200,10 @@ def bench_model(name: str, path: str, rows: list[dict], quick: bool) -> list[Fig
         tgt, met = C.target(ratio, ">=", bound, "x")
         figs.append(Figure(BENCH, f"{label}: stopover / ({'a' if base == 'trainer-dynamic' else 'b'})",
                            ratio, "x", tgt, met))
+    for method in ABLATIONS:
+        if method in best:
+            figs.append(Figure(BENCH, f"{label}: ablation: {method}", best[method], "ex/s",
+                               note=f"stopover / this = {best['stopover'] / best[method]:.2f}x"))
     overhead = 100.0 * (best["bare"] / best["stopover"] - 1.0)
     tgt, met = C.target(overhead, "<=", 10.0, "%")
     figs.append(Figure(BENCH, f"{label}: loop overhead vs bare", overhead, "%", tgt, met,
@@ -193,7 +211,7 @@ def bench_model(name: str, path: str, rows: list[dict], quick: bool) -> list[Fig
     return figs
 
 
-def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
+def run(quick: bool = False, models: list[str] | None = None, ablation: bool = False) -> list[Figure]:
     C.quiet_transformers()
     which = models or ["tiny", "embedded"]
     rows = C.sentence_pairs(max(PLANS[(m, quick)][0] for m in which) * BATCH_SIZE, seed=0)
@@ -202,7 +220,7 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
         corpus = [t for r in C.sentence_pairs(2000, seed=1) for t in (r["text_a"], r["text_b"])]
         paths = build_models(Path(tmp), corpus, which)
         for name in which:
-            figures.extend(bench_model(name, paths[name], rows, quick))
+            figures.extend(bench_model(name, paths[name], rows, quick, ablation))
     return figures
 
 
@@ -210,11 +228,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     C.add_common_arguments(parser)
     parser.add_argument("--models", default="tiny,embedded", help="comma-separated: tiny, embedded")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also time stopover with one switch off at a time (bf16, frozen embeddings, grouping)")
     args = parser.parse_args()
     C.apply_threads(args.threads)
     C.print_header("training throughput")
     start = time.perf_counter()
-    figures = run(args.quick, [m.strip() for m in args.models.split(",") if m.strip()])
+    figures = run(args.quick, [m.strip() for m in args.models.split(",") if m.strip()], args.ablation)
     C.print_figures(figures)
     print(f"({time.perf_counter() - start:.0f} s)")
 

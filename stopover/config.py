@@ -123,8 +123,9 @@ class TaskSource:
     `<split>` or `<language>/<split>`, values a path relative to the task's data
     directory (or absolute), or null for "this split does not exist" (no dev
     split: the last checkpoint is kept). `train_languages`: the languages whose
-    training files are concatenated (default English; translated intermediate
-    data, or the mlm task's text). `train`: TrainConfig fields that replace the
+    training files an *intermediate* stage concatenates (default English;
+    translated intermediate data, or the mlm task's text); a target stage always
+    trains on English. `train`: TrainConfig fields that replace the
     stage's own for this task wherever it trains (target stage; an intermediate
     stage of its own or a sequential one; in a mixed multi-task stage only
     `max_length` applies, the batch schedule being shared). `holdout`: the

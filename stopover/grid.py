@@ -391,14 +391,14 @@ def plan(cfg: RunConfig, *, hub: bool = False) -> Plan:
     stages: dict[str, PlannedStage] = {}
     loadable = hub or bool(os.environ.get("STOPOVER_HUB_MIRROR"))
 
-    def here(task, split, lang) -> bool:
+    def here(task, split, lang, target=False) -> bool:
         """Whether (task, split, language) can be read without the network."""
         if loadable:
             return True
         if task.options.get("union_of"):
-            return all(here(get_task(t), split, lang) for t in task.options["union_of"])
+            return all(here(get_task(t), split, lang, target) for t in task.options["union_of"])
         try:
-            langs = pipe.train_languages(task) if split == "train" else (lang,)
+            langs = pipe.train_languages(task, target=target) if split == "train" else (lang,)
         except StopoverError:
             return False
         directory = pipe.task_dir(task)
@@ -409,12 +409,12 @@ def plan(cfg: RunConfig, *, hub: bool = False) -> Plan:
                 return False
         return True
 
-    def count(task, split, lang, cap, *, holdout=False) -> tuple[int | None, bool]:
+    def count(task, split, lang, cap, *, holdout=False, target=False) -> tuple[int | None, bool]:
         """(examples, from a published size)."""
         n, published = None, False
-        if here(task, split, lang) and not task.options.get("union_of"):
+        if here(task, split, lang, target) and not task.options.get("union_of"):
             try:
-                n = len(pipe.train_examples(task, holdout=holdout) if split == "train"
+                n = len(pipe.train_examples(task, holdout=holdout, target=target) if split == "train"
                         else pipe.test_examples(task, lang) if split == "test" else pipe.examples(task, split, lang))
             except StopoverError:
                 n = None
@@ -427,7 +427,8 @@ def plan(cfg: RunConfig, *, hub: bool = False) -> Plan:
         return (min(n, cap) if cap else n), published
 
     def sequences(task) -> int:
-        return len(task.labels) if task.format == "multiple_choice" else 1  # one sequence per choice
+        """Sequences the encoder reads per example: one per choice; both sides of a retrieval pair."""
+        return {"multiple_choice": len(task.labels), "retrieval": 2}.get(task.format, 1)
 
     def add(kind, stage, label, examples, positions, published):
         entry = stages.setdefault(stage.hash, PlannedStage(kind, stage.hash, label, stage.done, examples,
@@ -464,7 +465,7 @@ def plan(cfg: RunConfig, *, hub: bool = False) -> Plan:
             model_stage, _ = pipe.target_stage(task, parent, cell.seed)
             train_task = get_task(task.train_task) if task.train_task else task
             tcfg = pipe.train_config(task, cfg.target)
-            n, pub = count(train_task, "train", "eng", tcfg.max_examples, holdout=pipe._holdout(task))
+            n, pub = count(train_task, "train", "eng", tcfg.max_examples, holdout=pipe._holdout(task), target=True)
             ex = None if n is None else int(n * tcfg.epochs)
             add("target", model_stage, f"{cell.target} <- {cell.intermediate} (seed {cell.seed})", ex,
                 None if ex is None else ex * sequences(task) * tcfg.max_length, pub)

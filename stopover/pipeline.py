@@ -149,9 +149,12 @@ class Pipeline:
             return tuple(task.check_language(lang) for lang in source.languages)
         return task.languages
 
-    def train_languages(self, task: Task) -> tuple[str, ...]:
-        """Languages whose training files a stage reads: `tasks.<name>.train_languages`, else what the
-        task discovers in its data directory (the mlm task: every language with text), else English."""
+    def train_languages(self, task: Task, *, target: bool = False) -> tuple[str, ...]:
+        """Languages whose training files an intermediate stage reads: `tasks.<name>.train_languages`,
+        else what the task discovers in its data directory (the mlm task: every language with text),
+        else English. A target stage (`target=True`) always trains on English: zero-shot transfer."""
+        if target:
+            return ("eng",)
         source = self.source(task)
         if source and source.train_languages:
             return tuple(source.train_languages)
@@ -212,11 +215,12 @@ class Pipeline:
         return _subset(self._examples[key], limit, sample_seed)
 
     def train_examples(self, task: Task, limit: int | None = None, sample_seed: int | None = None,
-                       holdout: bool = False) -> list[dict]:
-        """English training examples (or those of `train_languages`, concatenated), capped at `limit`.
+                       holdout: bool = False, target: bool = False) -> list[dict]:
+        """Training examples in `train_languages` (English by default; always for a target stage,
+        `target=True`), concatenated, capped at `limit`.
 
         `holdout`: only the training half of the items (see `holdout_half`)."""
-        langs = self.train_languages(task)
+        langs = self.train_languages(task, target=target)
         rows = [ex for lang in langs for ex in self.examples(task, "train", lang)]
         if holdout:
             rows = [ex for ex in rows if holdout_half(ex) == 0]
@@ -232,13 +236,16 @@ class Pipeline:
             rows = [ex for ex in rows if english.get(ex.get("id"), 1) == 1]
         return _subset(rows, limit, None)
 
-    def fingerprint(self, task: Task, splits: tuple[str, ...], languages: tuple[str, ...]) -> dict:
-        """What identifies the data a stage reads: file contents, or Hub id + revision."""
+    def fingerprint(self, task: Task, splits: tuple[str, ...], languages: tuple[str, ...], *,
+                    target: bool = False) -> dict:
+        """What identifies the data a stage reads: file contents, or Hub id + revision. An
+        intermediate stage's training files are those of `train_languages` (`target`: English)."""
         directory = self.task_dir(task)
         files = {}
         for split in splits:
             # training data may be in other languages (translated data, mlm text); the default is English
-            for lang in (self.train_languages(task) if split == "train" and languages == ("eng",) else languages):
+            train = split == "train" and languages == ("eng",)
+            for lang in (self.train_languages(task, target=target) if train else languages):
                 mapped = self.mapped_file(task, lang, split)
                 if mapped is False:
                     path = find_local_file(directory, task, lang, split) if directory is not None else None
@@ -432,7 +439,7 @@ class Pipeline:
         dev_task = task if "dev" in task.splits else train_task
         identity = {"task": task.name, "train_task": train_task.name, "seed": seed,
                     "train": to_plain(self.train_config(task, self.cfg.target)),
-                    "data": [self.fingerprint(train_task, ("train",), ("eng",)),
+                    "data": [self.fingerprint(train_task, ("train",), ("eng",), target=True),
                              self.fingerprint(dev_task, ("dev",), ("eng",))]}
         if self._holdout(task):
             identity["holdout"] = True
@@ -449,7 +456,7 @@ class Pipeline:
         self._checkpoint_dir = stage.dir / "checkpoint"
         model, result = self._train_task(task, encoder, cfg, seed, limit=cfg.max_examples,
                                          label=f"target {task.name}", train_from=train_task,
-                                         holdout=self._holdout(task))
+                                         holdout=self._holdout(task), target=True)
         # The evaluation that follows in this process takes the model from memory; with
         # keep_models: false it is never written (saves a full model write per target stage).
         self._fresh = (stage.hash, model, self.load_tokenizer(encoder))
@@ -538,16 +545,16 @@ class Pipeline:
         return bool(source and source.holdout)
 
     def _train_task(self, task: Task, encoder_path: str, cfg: TrainConfig, seed: int, *, limit: int | None,
-                    label: str, train_from: Task | None = None, holdout: bool = False):
+                    label: str, train_from: Task | None = None, holdout: bool = False, target: bool = False):
         from stopover.formats import get_format
         from stopover.train import seed_everything, train
 
         fmt = get_format(task.format)
         source = train_from or task
         tokenizer = self.load_tokenizer(encoder_path)
-        examples = self.train_examples(source, limit=limit, sample_seed=DATA_SEED, holdout=holdout)
+        examples = self.train_examples(source, limit=limit, sample_seed=DATA_SEED, holdout=holdout, target=target)
         feats = self.features(fmt, task, examples, tokenizer, cfg.max_length, train=True,
-                              data_key=[self.fingerprint(source, ("train",), ("eng",)), limit]
+                              data_key=[self.fingerprint(source, ("train",), ("eng",), target=target), limit]
                               + (["holdout"] if holdout else []))
         dev_fn = None
         dev_task = task if "dev" in task.splits else source

@@ -167,3 +167,46 @@ def test_task_source_options_are_checked():
         from_dict(TaskSource, {"train_languages": []}, "tasks.mnli")
     cfg = from_dict(RunConfig, {"name": "x", "targets": ["xnli"], "tasks": {"xnli": {"holdout": True}}})
     assert cfg.tasks["xnli"].holdout is True
+
+
+def test_translated_training_data_and_per_task_overrides_run(tmp_path):
+    """tasks.mnli.train_languages reads translated training files (documented in
+    docs/reference-study.md); tasks.xnli.train.epochs changes the XNLI target stage only."""
+    import json
+    import shutil
+
+    from stopover.grid import run_grid
+    from stopover.pipeline import Pipeline
+    from stopover.tasks import get_task
+    from tests.fixtures import nli_rows, write_jsonl, write_nli_fixtures
+
+    data = write_nli_fixtures(tmp_path / "data")
+    translated = tmp_path / "mnli-translated"
+    for lang, seed in (("deu", 7), ("fra", 8)):
+        write_jsonl(translated / lang / "train.jsonl", nli_rows(lang, 40, seed))
+    shutil.copytree(data / "mnli" / "eng", translated / "eng")  # English train (targets) and dev (checkpoints)
+    base = {"name": "tr", "model": "tiny:64x2", "output_dir": str(tmp_path / "runs"), "data_dir": str(data),
+            "pool": ["mnli"], "targets": ["xnli"], "strategies": [{"explicit": ["mnli"]}],
+            "intermediate": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 32},
+            "target": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 32},
+            "evaluation": {"batch_size": 32, "max_length": 32}}
+    tasks = {"xnli": {"languages": ["eng", "deu"], "train": {"epochs": 2}},
+             "mnli": {"data_dir": str(translated), "train_languages": ["deu", "fra"]}}
+    cfg = from_dict(RunConfig, {**base, "tasks": tasks})
+    pipe = Pipeline(cfg, tmp_path / "runs" / "tr")
+    mnli = get_task("mnli")
+    rows = pipe.train_examples(mnli)
+    assert len(rows) == 80 and rows[0]["text_a"].split()[0] == "der" and rows[-1]["text_a"].split()[0] == "le"
+    assert set(pipe.fingerprint(mnli, ("train", "dev"), ("eng",))["files"]) == {"deu/train", "fra/train", "eng/dev"}
+
+    # the XNLI target still trains on English MNLI (<dir>/eng/train.jsonl): translated data is for
+    # intermediate stages only
+    assert len(pipe.train_examples(mnli, target=True)) == 96
+    assert set(pipe.fingerprint(mnli, ("train",), ("eng",), target=True)["files"]) == {"eng/train"}
+
+    run_dir, pipe = run_grid(cfg)
+    records = [json.loads(p.read_text()) for p in (run_dir / "stages").glob("*/stage.json")]
+    inter = next(r for r in records if "tasks" in r)
+    assert inter["tasks"]["mnli"]["steps"] == 5  # 80 translated examples / batch 16, one epoch
+    target = next(r for r in records if "history" in r)
+    assert target["steps"] == 2 * 6  # tasks.xnli.train.epochs = 2 over 96 English examples
