@@ -55,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
     total = sum(h for h, _ in hours.values())
     console.print(f"GPU-hours to run: {total:,.1f}, assuming one GPU trains {throughput:,.0f} sequence positions/s "
                   f"and infers {throughput * GPU_INFERENCE_SPEEDUP:,.0f}/s, every sequence padded to its max_length"
-                  + (" (default: XLM-R large on one A100, an estimate; --gpu-throughput to change)"
-                     if args.gpu_throughput is None else ""))
+                  + ("" if args.gpu_throughput is not None else
+                     " (default: XLM-R large on one A100, an estimate; --gpu-throughput to change)"
+                     if cfg.model == "xlm-roberta-large" else
+                     f" (default: an estimate for XLM-R large on one A100, not for {cfg.model}: measure it "
+                     "and pass --gpu-throughput)"))
     published = sum(1 for s in stages if s.published and not s.done)
     unknown = sum(missing for _, missing in hours.values())
     if published:
