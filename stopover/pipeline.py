@@ -28,6 +28,7 @@ from typing import Any, Callable
 from stopover import __version__
 from stopover.config import RunConfig, TrainConfig, stable_hash, to_plain, to_yaml
 from stopover.data import canonicalize, find_local_file, load_examples, read_table
+from stopover.device import default_device
 from stopover.errors import ConfigError, DataError
 from stopover.paths import cache_dir
 from stopover.store import DONE_MARKER, FAILED_MARKER, STAGES_DIR, ResultRow, append_results, atomic_write_text, read_results
@@ -533,14 +534,14 @@ class Pipeline:
             path = str(parent.encoder_dir) if parent.kind not in ("pretrained",) else self.model_path()
             from stopover.models import load_encoder
 
-            return load_encoder(path), self.load_tokenizer(path)
+            return load_encoder(path).to(default_device()), self.load_tokenizer(path)
         if self._fresh is not None and self._fresh[0] == parent.hash:
             return self._fresh[1], self._fresh[2]
         path = parent.dir / "model"
         if not path.is_dir():
             raise DataError(f"{parent.dir}: the target model was pruned (keep_models: false) before its "
                             "evaluation finished; delete that stage directory and run again")
-        return fmt.build_model(str(path), task), self.load_tokenizer(str(path))
+        return fmt.build_model(str(path), task).to(default_device()), self.load_tokenizer(str(path))
 
     def eval_length(self, task: Task) -> int:
         """A task's sequences are cut alike in training and evaluation (as jiant does): its
@@ -583,7 +584,7 @@ class Pipeline:
                 return fmt.score(task, dev, preds, "eng")[primary]
 
         seed_everything(seed)  # the head's initialisation depends on the seed
-        model = fmt.build_model(encoder_path, task)
+        model = fmt.build_model(encoder_path, task).to(default_device())
         self.log(f"{label}: {len(examples)} examples, {cfg.epochs:g} epoch(s)")
         result = train(model, feats, lambda b: fmt.collate(b, tokenizer), cfg, seed=seed, dev_score=dev_fn,
                        progress=self.progress, description=label, checkpoint_dir=self._checkpoint_dir,
@@ -613,7 +614,7 @@ class Pipeline:
                                  data_key=[self.fingerprint(task, ("train",), ("eng",)), per_task])
             feats.extend(part)
             task_of.extend([name] * len(part))
-            models[name] = fmt.build_model(encoder_path, task)
+            models[name] = fmt.build_model(encoder_path, task).to(default_device())
             try:
                 dev = self.examples(task, "dev", "eng", limit=cfg.max_dev_examples)
                 devs[name] = (task, fmt, dev, fmt.featurize(dev, tokenizer, task, length, train=False))

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from stopover.config import TrainConfig
+from stopover.device import model_device, to_device
 
 
 @dataclass
@@ -88,12 +89,10 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
         return torch.optim.AdamW(groups, lr=cfg.lr, foreach=True)
 
 
-def _resolve_precision(requested: str) -> tuple[str, str | None]:
-    try:
-        from stopover.precision import resolve_precision
-    except ImportError:  # precision helpers not installed in this build: plain fp32
-        return "fp32", None
-    return resolve_precision(requested)
+def _resolve_precision(requested: str, device: str = "cpu") -> tuple[str, str | None]:
+    from stopover.precision import resolve_precision
+
+    return resolve_precision(requested, device)
 
 
 def _freeze(model: torch.nn.Module) -> None:
@@ -126,7 +125,7 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
     default length-grouped batching (multi-task sampling uses it).
     """
     seed_everything(seed)
-    precision, note = _resolve_precision(cfg.precision)
+    precision, note = _resolve_precision(cfg.precision, model_device(model).type)
     if cfg.freeze_embeddings:
         _freeze(model)
     rng = random.Random(seed)
@@ -177,6 +176,7 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
         progress.update(bar, completed=batches_done)
     model.train()
     use_bf16 = precision == "bf16"
+    device = model_device(model)
     while batches_done < total_batches:
         if state.position >= len(state.epoch_batches):
             if batch_plan is not None:
@@ -189,8 +189,8 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
             state.epoch += 1
         idx = state.epoch_batches[state.position]
         state.position += 1
-        batch = collate([features[i] for i in idx])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+        batch = to_device(collate([features[i] for i in idx]), device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(**batch).loss
         (loss / cfg.grad_accum).backward()
         batches_done += 1

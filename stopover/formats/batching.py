@@ -45,10 +45,13 @@ def run_inference(model: torch.nn.Module, features: list[dict[str, Any]], batch_
                   collate: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]],
                   outputs: Callable[[Any], list[Any]]) -> list[Any]:
     """Apply the model over length-sorted batches; return per-feature outputs in input order."""
+    from stopover.device import model_device, to_device
+
     model.eval()
+    device = model_device(model)
     results: list[Any] = [None] * len(features)
     for idx in sorted_batches(features, batch_size):
-        batch = collate([features[i] for i in idx])
+        batch = to_device(collate([features[i] for i in idx]), device)
         batch.pop("labels", None)
         out = model(**batch)
         for i, value in zip(idx, outputs(out)):

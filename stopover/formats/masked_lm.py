@@ -130,6 +130,7 @@ class MaskedLMFormat:
     def predict(self, model, features, examples, task, tokenizer, batch_size):
         import torch
 
+        from stopover.device import model_device, to_device
         from stopover.formats.batching import sorted_batches
 
         model.eval()
@@ -138,7 +139,7 @@ class MaskedLMFormat:
             for idx in sorted_batches(features, batch_size):
                 batch = self.collate([features[i] for i in idx], tokenizer)
                 labels = batch.pop("labels")
-                predicted = model(**batch).logits.argmax(-1)
+                predicted = model(**to_device(batch, model_device(model))).logits.argmax(-1).cpu()
                 for row, i in enumerate(idx):
                     chosen = labels[row] != -100
                     pred, gold = out[features[i]["example_index"]]

