@@ -88,8 +88,9 @@ def run(quick: bool = False) -> list[Figure]:
         cli_again = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"stopover run (re-run) failed: {proc.stderr.strip().splitlines()[-1:]}")
-        # the CLI's last line: "0 stage(s) run, the rest re-used; results in <dir>/results.jsonl"
-        cli_note = proc.stdout.strip().splitlines()[-1].split(";")[0] if proc.stdout.strip() else ""
+        # the CLI says "0 stage(s) run, the rest re-used; results in <dir>/results.jsonl" (maybe wrapped)
+        said = [line.strip() for line in proc.stdout.splitlines() if "stage(s) run" in line]
+        cli_note = said[-1].split(";")[0] if said else ""
 
     planned = sum(stages_ours.values())
     figures.append(Figure(BENCH, "cells", n_cells, "", note=f"{cfg.strategies} x {cfg.targets} x seeds {cfg.seeds}"))

@@ -614,7 +614,11 @@ class Pipeline:
                                  data_key=[self.fingerprint(task, ("train",), ("eng",)), per_task])
             feats.extend(part)
             task_of.extend([name] * len(part))
-            models[name] = fmt.build_model(encoder_path, task).to(default_device())
+            model_t = fmt.build_model(encoder_path, task).to(default_device())
+            if models:  # share the first task's encoder now, so each further copy is freed at once
+                first = next(iter(models.values()))
+                setattr(model_t, model_t.base_model_prefix, getattr(first, first.base_model_prefix))
+            models[name] = model_t
             try:
                 dev = self.examples(task, "dev", "eng", limit=cfg.max_dev_examples)
                 devs[name] = (task, fmt, dev, fmt.featurize(dev, tokenizer, task, length, train=False))

@@ -89,6 +89,7 @@ def test_tied_projection_follows_a_swapped_encoder(tiny):
     assert torch.allclose(logits, expected, atol=1e-5)
 
 
+@pytest.mark.slow  # ~30 s on an idle machine: trains a tiny MLM for several epochs
 def test_loss_falls_and_masked_accuracy_rises_on_a_tiny_model(tiny):
     from stopover.config import TrainConfig
     from stopover.train import train
