@@ -313,3 +313,18 @@ class ProgressClock(StepClock):
     def update(self, task_id: int, advance: int = 0, completed: int | None = None) -> None:
         for _ in range(advance):
             self.tick()
+
+
+def bench_main(doc: str, title: str, run: Any) -> None:
+    """The command line every single benchmark script shares: --quick/--threads, header, table."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_common_arguments(parser)
+    args = parser.parse_args()
+    apply_threads(args.threads)
+    print_header(title)
+    start = time.perf_counter()
+    print_figures(run(args.quick))
+    print(f"({time.perf_counter() - start:.0f} s)")

@@ -22,7 +22,6 @@ native bf16, stopover's path is also timed under bf16 autocast (which
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -180,14 +179,7 @@ def run(quick: bool = False) -> list[Figure]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    C.add_common_arguments(parser)
-    args = parser.parse_args()
-    C.apply_threads(args.threads)
-    C.print_header("zero-shot evaluation throughput")
-    start = time.perf_counter()
-    C.print_figures(run(args.quick))
-    print(f"({time.perf_counter() - start:.0f} s)")
+    C.bench_main(__doc__, "zero-shot evaluation throughput", run)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ English and 3 lab languages (German-, Japanese- and Turkish-like).
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -123,14 +122,7 @@ def run(quick: bool = False) -> list[Figure]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    C.add_common_arguments(parser)
-    args = parser.parse_args()
-    C.apply_threads(args.threads)
-    C.print_header("grid cost")
-    start = time.perf_counter()
-    C.print_figures(run(args.quick))
-    print(f"({time.perf_counter() - start:.0f} s)")
+    C.bench_main(__doc__, "grid cost", run)
 
 
 if __name__ == "__main__":

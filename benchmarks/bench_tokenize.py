@@ -21,7 +21,6 @@ features are checked equal to fresh ones.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -107,14 +106,7 @@ def run(quick: bool = False) -> list[Figure]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    C.add_common_arguments(parser)
-    args = parser.parse_args()
-    C.apply_threads(args.threads)
-    C.print_header("tokenisation cache")
-    start = time.perf_counter()
-    C.print_figures(run(args.quick))
-    print(f"({time.perf_counter() - start:.0f} s)")
+    C.bench_main(__doc__, "tokenisation cache", run)
 
 
 if __name__ == "__main__":
