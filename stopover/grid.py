@@ -247,7 +247,6 @@ def write_typology_tables(cfg: RunConfig, run_dir: Path) -> None:
     from the lab's own feature vectors), for the analysis and the report."""
     import pandas as pd
 
-    from stopover.pipeline import Pipeline
     from stopover.store import read_results
 
     langs = sorted({r.language for r in read_results(run_dir) if r.stage == "eval"} - {"eng"})
