@@ -412,6 +412,7 @@ class Pipeline:
                                                                            identity["per_task_examples"]))
 
     def _train_intermediate(self, stage: Stage, tasks: tuple[str, ...], seed: int, per_task: int | None) -> dict:
+        self._fresh = None  # free the last target model before loading more
         model_path = self.model_path()
         info: dict[str, Any] = {"tasks": {}}
         if len(tasks) > 1 and self.cfg.multitask.mode == "mixed":
@@ -461,6 +462,7 @@ class Pipeline:
         return self._run(stage, identity, lambda: self._train_target(stage, task, parent, seed))
 
     def _train_target(self, stage: Stage, task: Task, parent: Stage, seed: int) -> dict:
+        self._fresh = None  # the previous target's model is no longer needed: free it before loading
         cfg = self.train_config(task, self.cfg.target)
         train_task = get_task(task.train_task) if task.train_task else task
         encoder = str(parent.encoder_dir) if parent.kind != "pretrained" else self.model_path()
