@@ -23,6 +23,7 @@ from typing import Any, Union
 import yaml
 
 from stopover.errors import ConfigError
+from stopover.precision import PRECISIONS
 from stopover.tasks import SPLITS  # the registry module only: task families load on first lookup
 
 
@@ -60,8 +61,8 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"{where}.{key} = {value}: must be > 0 or null")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"{where}.precision = {self.precision!r}: valid values are auto, bf16, fp32")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{where}.precision = {self.precision!r}: valid values are {', '.join(PRECISIONS)}")
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,15 @@ class EvalConfig:
     batch_size: int = 64
     max_length: int = 128
     max_examples: int | None = None  # cap on test examples per language (None: all)
+    # auto | bf16 | fp32: as for training, bf16 autocast only where the hardware computes in bf16
+    # natively (stopover.precision); it also applies to dev-set scoring during training.
+    precision: str = "auto"
 
     def validate(self, where: str) -> None:
         if self.batch_size <= 0 or self.max_length <= 0:
             raise ConfigError(f"{where}: batch_size and max_length must be > 0")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{where}.precision = {self.precision!r}: valid values are {', '.join(PRECISIONS)}")
         if self.max_examples is not None and self.max_examples <= 0:
             raise ConfigError(f"{where}.max_examples = {self.max_examples}: must be > 0 or null")
 

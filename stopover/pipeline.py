@@ -522,13 +522,29 @@ class Pipeline:
                 feats = self.features(fmt, task, examples, tokenizer, self.eval_length(task), train=False,
                                       data_key=[self.fingerprint(task, ("test",), (lang,)), lang, ecfg.max_examples]
                                       + (["holdout"] if self._holdout(task) else []))
-                preds = fmt.predict(model, feats, examples, task, tokenizer, ecfg.batch_size)
+                preds = self.predict(fmt, model, feats, examples, task, tokenizer)
                 scores[lang] = {**fmt.score(task, examples, preds, lang), "n": float(len(examples))}
                 atomic_write_text(part, json.dumps(scores[lang]))
             if bar is not None:
                 self.progress.update(bar, advance=1)
         atomic_write_text(stage.dir / "scores.json", json.dumps(scores, indent=2, sort_keys=True))
-        return {"languages": list(langs)}
+        return {"languages": list(langs), "precision": self.eval_precision(model)[0]}
+
+    def eval_precision(self, model: Any) -> tuple[str, str | None]:
+        """(precision, note) for scoring with `model`: `evaluation.precision` resolved on its device."""
+        from stopover.device import model_device
+        from stopover.precision import resolve_precision
+
+        return resolve_precision(self.cfg.evaluation.precision, model_device(model).type)
+
+    def predict(self, fmt: Any, model: Any, features: list[dict], examples: list[dict], task: Task,
+                tokenizer: Any) -> list[Any]:
+        """`fmt.predict` in the evaluation precision (test sets and dev sets during training alike)."""
+        from stopover.device import model_device
+        from stopover.precision import autocast
+
+        with autocast(self.eval_precision(model)[0], model_device(model).type):
+            return fmt.predict(model, features, examples, task, tokenizer, self.cfg.evaluation.batch_size)
 
     # ------------------------------------------------------------------ helpers
     def _load_for_eval(self, task: Task, parent: Stage, fmt: Any):
@@ -582,7 +598,7 @@ class Pipeline:
             primary = self._primary_name(task)
 
             def dev_fn(m):
-                preds = fmt.predict(m, dev_feats, dev, task, tokenizer, self.cfg.evaluation.batch_size)
+                preds = self.predict(fmt, m, dev_feats, dev, task, tokenizer)
                 return fmt.score(task, dev, preds, "eng")[primary]
 
         seed_everything(seed)  # the head's initialisation depends on the seed
@@ -640,7 +656,7 @@ class Pipeline:
         def dev_fn(m: MultiTaskModel) -> float:
             scores = []
             for name, (task, fmt, dev, dev_feats) in devs.items():
-                preds = fmt.predict(m.tasks[name], dev_feats, dev, task, tokenizer, self.cfg.evaluation.batch_size)
+                preds = self.predict(fmt, m.tasks[name], dev_feats, dev, task, tokenizer)
                 scores.append(fmt.score(task, dev, preds, "eng")[self._primary_name(task)])
             return sum(scores) / len(scores)
 

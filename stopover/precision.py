@@ -1,6 +1,7 @@
-"""CPU speed switches for training: bf16 autocast and frozen word embeddings.
+"""CPU speed switches: bf16 autocast (training and inference) and frozen word embeddings.
 
-This module owns two decisions the training loop makes before it starts:
+This module owns two decisions the training loop makes before it starts (the
+first one is also made for zero-shot evaluation, `EvalConfig.precision`):
 
 - *Precision.* bf16 autocast is used only where the hardware computes in bf16
   natively. The rule (`bf16_supported`): on CPU, the processor must advertise
@@ -113,6 +114,21 @@ def resolve_precision(requested: str, device: str = "cpu") -> tuple[str, str | N
            f"or ARM bf16; emulated bf16 is slower than fp32)" if device == "cpu"
            else f"bf16 autocast is not supported on {device}")
     return "fp32", f"precision {requested}: {why}; training in fp32"
+
+
+def autocast(precision: str, device_type: str = "cpu"):
+    """A context that runs the model's forward in `precision` ("bf16": bf16 autocast; "fp32": nothing).
+
+    `precision` is a resolved one (from `resolve_precision`), so "bf16" here is native.
+    Outputs may come back in bf16: callers take argmax or call `.float()` before numpy.
+    """
+    import contextlib
+
+    import torch
+
+    if precision == "bf16":
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def freeze_word_embeddings(model) -> int:

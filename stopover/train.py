@@ -138,6 +138,8 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
     scheduler = make_schedule(optimizer, total_steps, cfg.warmup)
     state = TrainState()
     best_weights: dict[str, torch.Tensor] | None = None
+    # state_dict names of frozen parameters (tied copies included: remove_duplicate=False)
+    frozen = {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
     ckpt = checkpoint_dir / "checkpoint.pt" if checkpoint_dir else None
     if ckpt is not None and ckpt.exists():
         saved = torch.load(ckpt, weights_only=False)
@@ -167,7 +169,9 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
         state.history.append({"batch": float(batches_done), "dev": score})
         if state.best_dev is None or score > state.best_dev:
             state.best_dev = score
-            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            # Frozen tensors cannot differ from the current weights, so only trainable ones are
+            # copied: for XLM-R the frozen word embeddings are most of the model (time and memory).
+            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items() if k not in frozen}
         model.train()
 
     bar = progress.add_task(description, total=total_batches) if progress is not None else None
@@ -211,7 +215,7 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
         if bar is not None:
             progress.update(bar, advance=1)
     if best_weights is not None:
-        model.load_state_dict(best_weights)
+        model.load_state_dict(best_weights, strict=False)  # the frozen tensors were left out
     model.eval()
     if ckpt is not None and ckpt.exists():
         ckpt.unlink()  # the stage's outputs supersede it

@@ -42,6 +42,7 @@ def test_unknown_key_names_it_and_lists_valid(tmp_path):
     ("target.epochs=-1", "target.epochs = -1.0: must be > 0"),
     ("target.batch_size=two", "expected an integer"),
     ("target.precision=fp8", "valid values are auto, bf16, fp32"),
+    ("evaluation.precision=fp16", "evaluation.precision = 'fp16': valid values are auto, bf16, fp32"),
     ("seeds=[]", "give at least one seed"),
     ("executor=k8s", "valid values are local, submitit, ray"),
     ("name=../evil", "plain directory name"),

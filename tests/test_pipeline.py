@@ -102,3 +102,26 @@ def test_pruned_models_are_not_retrained_when_evaluations_are_done(tmp_path):
     before = (run_dir / "results.jsonl").read_text()
     _, again = run_grid(cfg, sets=grid)
     assert again.trained == [] and (run_dir / "results.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("requested,supported,autocast_on", [
+    ("auto", True, True), ("bf16", True, True), ("fp32", True, False), ("auto", False, False)])
+def test_predictions_run_in_the_evaluation_precision(tmp_path, monkeypatch, requested, supported, autocast_on):
+    import torch
+
+    from stopover import precision
+    from stopover.pipeline import Pipeline
+
+    monkeypatch.setattr(precision, "bf16_supported", lambda device="cpu": supported)
+    seen = []
+
+    class SpyFormat:  # records the autocast state and batch size predict() runs under
+        def predict(self, model, features, examples, task, tokenizer, batch_size):
+            seen.append((torch.is_autocast_enabled("cpu"), batch_size))
+            return ["p"]
+
+    cfg = tiny_config(tmp_path, evaluation={"batch_size": 7, "max_length": 32, "precision": requested})
+    pipe = Pipeline(cfg, tmp_path / "runs")
+    assert pipe.predict(SpyFormat(), torch.nn.Linear(2, 2), [], [], None, None) == ["p"]
+    assert seen == [(autocast_on, 7)]
+    assert pipe.eval_precision(torch.nn.Linear(2, 2))[0] == ("bf16" if autocast_on else "fp32")

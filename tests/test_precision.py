@@ -88,3 +88,15 @@ def test_freezing_word_embeddings_stops_their_gradient_only():
     assert model.roberta.embeddings.position_embeddings.weight.grad is not None
     assert model.classifier.weight.grad is not None
     assert freeze_word_embeddings(model) == frozen  # idempotent
+
+
+def test_autocast_runs_bf16_only_when_resolved_to_bf16():
+    import torch
+
+    a, b = torch.ones(4, 8), torch.ones(8, 2)
+    with precision.autocast("bf16"):
+        assert torch.is_autocast_enabled("cpu")
+        assert (a @ b).dtype == torch.bfloat16
+    with precision.autocast("fp32"):
+        assert not torch.is_autocast_enabled("cpu")
+        assert (a @ b).dtype == torch.float32
