@@ -294,8 +294,16 @@ class Pipeline:
         return texts
 
     def load_tokenizer(self, path: str):
-        """Tokenizers are loaded once per path: XLM-R's 250k-piece vocabulary takes seconds to
-        build, and every stage copies its parent's tokenizer unchanged."""
+        """The tokenizer of a model directory, loaded once per run.
+
+        Every stage saves its parent's tokenizer unchanged (so that each saved model
+        directory is usable on its own), so inside this run's stages every tokenizer is the
+        base model's: one object serves them all. Loading a copy per stage instead would
+        cost seconds each (XLM-R's 250k pieces) and keep ~100 MB alive per stage.
+        """
+        stages = (self.run_dir / STAGES_DIR).resolve()
+        if Path(path).exists() and Path(path).resolve().is_relative_to(stages):
+            path = self.model_path()
         key = str(Path(path).resolve()) if Path(path).exists() else path
         if key not in self._tokenizers:
             from stopover.models import load_tokenizer
