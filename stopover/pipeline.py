@@ -256,6 +256,9 @@ class Pipeline:
                     path = mapped
                 if path is not None:
                     files[f"{lang}/{split}"] = _file_sha(path)
+                    for other in (task.companions(path, task, lang) if task.companions else ()):
+                        # a missing companion is the reader's error to report; here it is just absent
+                        files[f"{lang}/{split}/{other.name}"] = _file_sha(other) if other.is_file() else None
                 elif mapped is None:
                     files[f"{lang}/{split}"] = None  # mapped to null: no such split
         hub = task.hub

@@ -136,3 +136,33 @@ def test_bucc_end_to_end(tmp_path):
     rows = {r.metric: r for r in read_results(run_dir) if r.stage == "eval"}
     assert set(rows) == {"precision", "recall", "f1"} and rows["f1"].primary
     assert all(r.language == "deu" and 0 <= r.value <= 100 for r in rows.values())
+
+
+def test_fingerprints_cover_every_file_the_readers_read(tmp_path):
+    """Editing Tatoeba's .eng side or BUCC's .en/.gold files changes the stage's data identity."""
+    from stopover.pipeline import Pipeline
+
+    tatoeba, bucc = tmp_path / "tatoeba", tmp_path / "bucc"
+    tatoeba.mkdir()
+    (tatoeba / "tatoeba.deu-eng.deu").write_text("Der Hund.\nDie Katze.\n", encoding="utf-8")
+    (tatoeba / "tatoeba.deu-eng.eng").write_text("The dog.\nThe cat.\n", encoding="utf-8")
+    write_bucc(bucc, "de", "sample", PAIRS[:2])
+    write_bucc(bucc, "de", "test", PAIRS[2:])
+    cfg = config(tmp_path, targets=["tatoeba", "bucc"],
+                 tasks={"tatoeba": {"data_dir": str(tatoeba)}, "bucc": {"data_dir": str(bucc)}})
+    pipe = Pipeline(cfg, tmp_path / "runs")
+
+    def files(name: str) -> dict:
+        return pipe.fingerprint(get_task(name), ("test",), ("deu",))["files"]
+
+    before = files("tatoeba")
+    assert set(before) == {"deu/test", "deu/test/tatoeba.deu-eng.eng"}
+    (tatoeba / "tatoeba.deu-eng.eng").write_text("The dog.\nThe mouse.\n", encoding="utf-8")
+    after = files("tatoeba")
+    assert after["deu/test"] == before["deu/test"] and after != before
+
+    before = files("bucc")
+    assert set(before) == {"deu/test"} | {f"deu/test/de-en.{part}.{suffix}" for part in ("sample", "test")
+                                          for suffix in ("de", "en", "gold")} - {"deu/test/de-en.test.de"}
+    (bucc / "de-en.sample.gold").write_text("de-000001\ten-000002\n", encoding="utf-8")
+    assert files("bucc") != before

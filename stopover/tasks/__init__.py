@@ -63,9 +63,12 @@ class Task:
     # Local files beyond the flat tables: extra readers by file suffix (e.g. "conllu.gz",
     # "json"), each `reader(path, task, language) -> rows`, and an optional `locate(dir, task,
     # language, split) -> Path | None` for layouts other than <dir>/<language>/<split>.<ext>
-    # (e.g. LASER's tatoeba.<xxx>-eng.<xxx>).
+    # (e.g. LASER's tatoeba.<xxx>-eng.<xxx>). `companions(path, task, language) -> [Path]`
+    # names the other files a reader reads beside the located one (Tatoeba's .eng side, BUCC's
+    # .en and .gold files), so that a stage's data fingerprint covers them too.
     readers: dict[str, Callable[..., list[dict[str, Any]]]] = field(default_factory=dict)
     locate: Callable[..., Any] | None = None
+    companions: Callable[..., list[Any]] | None = None
 
     def code(self, language: str) -> str:
         return self.lang_codes.get(language, language)

@@ -77,10 +77,15 @@ def _lines(path: Path) -> list[str]:
         raise DataError(f"{path}: cannot read ({err}); expected a UTF-8 text file, one sentence a line") from None
 
 
+def laser_partner(path: Path, task: Task, language: str) -> list[Path]:
+    """The `.eng` side of `tatoeba.<xxx>-eng.<xxx>`."""
+    code = task.code(language)
+    return [path.with_name(path.name[: -len(code)] + "eng")]
+
+
 def read_laser(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
     """`tatoeba.<xxx>-eng.<xxx>` and its `.eng` partner -> {"source", "target"} pairs."""
-    code = task.code(language)
-    english = path.with_name(path.name[: -len(code)] + "eng")
+    (english,) = laser_partner(path, task, language)
     if not english.is_file():
         raise DataError(f"{path}: its English side {english.name} is missing; LASER's Tatoeba files "
                         "come in pairs")
@@ -133,25 +138,33 @@ def _bucc_part(directory: Path, code: str, name: str, part: str) -> list[dict[st
     return rows
 
 
+def _bucc_parts(path: Path, code: str) -> list[tuple[str, str]]:
+    """(file name part, id prefix) of what `path` brings: a test part also brings the sample."""
+    name = path.name.split(".")[1]  # <xx>-en.<name>.<xx>
+    if name not in _BUCC_NAMES["test"]:
+        return [(name, "sample")]
+    sample = next((n for n in _BUCC_NAMES["dev"] if (path.parent / f"{code}-en.{n}.{code}").is_file()), None)
+    if sample is None:
+        raise DataError(f"{path.parent}: no {code}-en.sample.{code} beside {path.name}; the mining "
+                        f"threshold is tuned on the sample. {bucc_missing(code)}")
+    return [(sample, "sample"), (name, "test")]
+
+
+def bucc_companions(path: Path, task: Task, language: str) -> list[Path]:
+    """Every file `read_bucc` reads for `path` besides `path` itself."""
+    code = task.code(language)
+    files = [path.parent / f"{code}-en.{name}.{suffix}" for name, _ in _bucc_parts(path, code)
+             for suffix in (code, "en", "gold")]
+    return [f for f in files if f != path]
+
+
 def read_bucc(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
     """Rows of the part `path` belongs to; a test part also brings the sample (threshold tuning).
 
     Ids are prefixed with the part (`sample/`, `test/`): BUCC numbers both files from 1.
     """
     code = task.code(language)
-    name = path.name.split(".")[1]  # <xx>-en.<name>.<xx>
-    rows = []
-    if name in _BUCC_NAMES["test"]:
-        sample = next((n for n in _BUCC_NAMES["dev"]
-                       if (path.parent / f"{code}-en.{n}.{code}").is_file()), None)
-        if sample is None:
-            raise DataError(f"{path.parent}: no {code}-en.sample.{code} beside {path.name}; the mining "
-                            f"threshold is tuned on the sample. {bucc_missing(code)}")
-        rows += _bucc_part(path.parent, code, sample, "sample")
-        rows += _bucc_part(path.parent, code, name, "test")
-    else:
-        rows += _bucc_part(path.parent, code, name, "sample")
-    return rows
+    return [row for name, part in _bucc_parts(path, code) for row in _bucc_part(path.parent, code, name, part)]
 
 
 # ------------------------------------------------------------------ declarations
@@ -164,6 +177,7 @@ register(Task(
     hub=HubSource("google/xtreme", "tatoeba.{lang}", splits={"test": "validation"}),
     convert=_strip_pair, splits=("test",),
     readers={code: read_laser for code in TATOEBA_LANGS.values()}, locate=locate_tatoeba,
+    companions=laser_partner,
     options={"layer_fraction": 14 / 24, "queries": "target"},
     licence="CC BY 2.0 FR (Tatoeba)", citation="Artetxe & Schwenk 2019; Hu et al. 2020",
 ))
@@ -173,6 +187,7 @@ register(Task(
     description="BUCC 2018 bitext mining (de, fr, ru, zh with en): margin mining, threshold from the sample",
     languages=tuple(BUCC_LANGS), lang_codes=BUCC_LANGS, splits=("dev", "test"),
     readers={code: read_bucc for code in BUCC_LANGS.values()}, locate=locate_bucc,
+    companions=bucc_companions,
     options={"local_only": True, "layer_fraction": 8 / 24, "neighbourhood": 4,
              "missing_data": BUCC_MISSING},
     licence="BUCC 2018 shared task data (research use; see comparable.limsi.fr)",
