@@ -303,6 +303,12 @@ class StepClock:
             raise RuntimeError(f"only {len(self.times)} steps recorded, need more than {warmup}")
         return self.times[-1] - (self.times[warmup - 1] if warmup else self.start)
 
+    def durations(self, warmup: int) -> list[float]:
+        """Seconds each step after `warmup` took."""
+        self.window(warmup)  # the same check
+        return [b - a for a, b in zip(self.times[warmup - 1:] if warmup else [self.start, *self.times],
+                                      self.times[warmup:])]
+
 
 class ProgressClock(StepClock):
     """A stand-in for stopover's progress object (`add_task` / `update`) that times each batch."""
