@@ -201,11 +201,10 @@ def bench_model(name: str, path: str, rows: list[dict], quick: bool, ablation: b
               flush=True)
     # Loop overhead: both loops run the same batches in the same order, so each step's fastest
     # time over all rounds is compared (a hiccup spoils one step, not a whole round).
-    fastest = {m: [min(col) for col in zip(*step_times[m])] for m in ("stopover", "bare")}
     for r in range(extra):
         for method in (("stopover", "bare") if r % 2 else ("bare", "stopover")):
             step_times[method].append(methods[method]().durations(warmup))
-        fastest = {m: [min(col) for col in zip(*step_times[m])] for m in ("stopover", "bare")}
+    fastest = {m: [min(col) for col in zip(*step_times[m])] for m in ("stopover", "bare")}
     paired = {m: (steps - warmup) * BATCH_SIZE / sum(fastest[m]) for m in fastest}
     print(f"    fastest step times over {rounds + extra} round(s): " +
           ", ".join(f"{m} {v:.1f}/s" for m, v in paired.items()), flush=True)

@@ -27,6 +27,11 @@ from stopover.precision import PRECISIONS
 from stopover.tasks import SPLITS  # the registry module only: task families load on first lookup
 
 
+def _check_precision(value: str, where: str) -> None:
+    if value not in PRECISIONS:
+        raise ConfigError(f"{where}.precision = {value!r}: valid values are {', '.join(PRECISIONS)}")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How one training stage runs (intermediate or target)."""
@@ -61,8 +66,7 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"{where}.{key} = {value}: must be > 0 or null")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"{where}.precision = {self.precision!r}: valid values are {', '.join(PRECISIONS)}")
+        _check_precision(self.precision, where)
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,7 @@ class EvalConfig:
     def validate(self, where: str) -> None:
         if self.batch_size <= 0 or self.max_length <= 0:
             raise ConfigError(f"{where}: batch_size and max_length must be > 0")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"{where}.precision = {self.precision!r}: valid values are {', '.join(PRECISIONS)}")
+        _check_precision(self.precision, where)
         if self.max_examples is not None and self.max_examples <= 0:
             raise ConfigError(f"{where}.max_examples = {self.max_examples}: must be > 0 or null")
 

@@ -304,8 +304,7 @@ class Pipeline:
         base model's: one object serves them all. Loading a copy per stage instead would
         cost seconds each (XLM-R's 250k pieces) and keep ~100 MB alive per stage.
         """
-        stages = (self.run_dir / STAGES_DIR).resolve()
-        if Path(path).exists() and Path(path).resolve().is_relative_to(stages):
+        if Path(path).exists() and Path(path).resolve().is_relative_to((self.run_dir / STAGES_DIR).resolve()):
             path = self.model_path()
         key = str(Path(path).resolve()) if Path(path).exists() else path
         if key not in self._tokenizers:
