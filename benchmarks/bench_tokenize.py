@@ -84,7 +84,7 @@ def bench_format(pipe_factory: Callable[[], Any], task_name: str, examples: list
 def run(quick: bool = False) -> list[Figure]:
     from stopover.config import RunConfig, from_dict
     from stopover.models import load_tokenizer
-    from stopover.pipeline import _tokenizer_digest
+    from stopover.formats.cache import tokenizer_digest as _tokenizer_digest
 
     C.quiet_transformers()
     n_pairs, n_qa = (2000, 1000) if quick else (8000, 4000)

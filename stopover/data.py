@@ -101,8 +101,8 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 def _hub_rows(task: Task, split: str, language: str, revision: str | None) -> tuple[list[dict], str]:
     hub = task.hub
     if hub is None:
-        if task.options.get("missing_data"):  # e.g. licensed CCGbank, raw BUCC files
-            raise DataError(task.options["missing_data"])
+        if task.missing_data:  # e.g. licensed CCGbank, raw BUCC files
+            raise DataError(task.missing_data)
         raise DataError(f"task {task.name!r} has no Hub source; give local files with "
                         f"tasks.{task.name}.data_dir=DIR (layout DIR/<language>/<split>.jsonl)")
     if split not in hub.splits:
@@ -206,14 +206,14 @@ def load_examples(task: Task | str, split: str = "train", language: str = "eng",
     if isinstance(task, str):
         task = get_task(task)
     language = task.check_language(language) if split != "train" else language
-    union = task.options.get("union_of")
+    union = task.union_of
     if union:
         if split == "train":
             rows = []
             for part in union:
                 rows.extend(load_examples(part, "train", language, data_dir=None, revision=None))
         else:
-            rows = load_examples(task.options["eval_from"], split, language)
+            rows = load_examples(task.eval_from, split, language)
         return rows[:limit] if limit else rows
     rows, where = None, ""
     if data_dir is not None:

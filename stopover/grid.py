@@ -394,8 +394,8 @@ def plan(cfg: RunConfig, *, hub: bool = False) -> Plan:
         """Whether (task, split, language) can be read without the network."""
         if loadable:
             return True
-        if task.options.get("union_of"):
-            return all(here(get_task(t), split, lang, target) for t in task.options["union_of"])
+        if task.union_of:
+            return all(here(get_task(t), split, lang, target) for t in task.union_of)
         try:
             langs = pipe.train_languages(task, target=target) if split == "train" else (lang,)
         except StopoverError:
@@ -411,7 +411,7 @@ def plan(cfg: RunConfig, *, hub: bool = False) -> Plan:
     def count(task, split, lang, cap, *, holdout=False, target=False) -> tuple[int | None, bool]:
         """(examples, from a published size)."""
         n, published = None, False
-        if here(task, split, lang, target) and not task.options.get("union_of"):
+        if here(task, split, lang, target) and not task.union_of:
             try:
                 n = len(pipe.train_examples(task, holdout=holdout, target=target) if split == "train"
                         else pipe.test_examples(task, lang) if split == "test" else pipe.examples(task, split, lang))

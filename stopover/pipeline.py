@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import random
 import shutil
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from stopover.config import RunConfig, TrainConfig, stable_hash, to_plain, to_ya
 from stopover.data import canonicalize, find_local_file, load_examples, read_table
 from stopover.device import default_device
 from stopover.errors import ConfigError, DataError
-from stopover.paths import cache_dir
+from stopover.formats.cache import FeatureCache
 from stopover.store import DONE_MARKER, FAILED_MARKER, STAGES_DIR, ResultRow, append_results, atomic_write_text, read_results
 from stopover.tasks import Task, get_task
 
@@ -124,7 +123,7 @@ class Pipeline:
         self.trained: list[str] = []  # hashes of stages this process actually ran
         self._checkpoint_dir: Path | None = None  # where the stage being trained keeps its checkpoint
         self._tokenizers: dict[str, Any] = {}
-        self._tok_sigs: dict[int, tuple[Any, str]] = {}  # id -> (tokenizer kept alive, signature)
+        self._feature_cache = FeatureCache(__version__)
         self._fresh: tuple[str, Any, Any] | None = None  # (target stage hash, model, tokenizer) just trained
 
     # ------------------------------------------------------------------ data
@@ -161,11 +160,11 @@ class Pipeline:
         source = self.source(task)
         if source and source.train_languages:
             return tuple(source.train_languages)
-        discover = task.options.get("train_languages")
+        discover = task.train_languages_from
         if callable(discover):
             found = tuple(discover(self.task_dir(task)))
             if not found:
-                raise DataError(task.options.get("missing_data") or
+                raise DataError(task.missing_data or
                                 f"task {task.name!r}: no training files; set tasks.{task.name}.data_dir")
             return found
         return ("eng",)
@@ -262,7 +261,7 @@ class Pipeline:
                 elif mapped is None:
                     files[f"{lang}/{split}"] = None  # mapped to null: no such split
         hub = task.hub
-        union = task.options.get("union_of")
+        union = task.union_of
         return {"task": task.name, "files": files,
                 "hub": None if hub is None else [hub.path, hub.name, self.revision(task) or hub.revision],
                 "union": [self.fingerprint(get_task(t), splits, languages) for t in union] if union else None}
@@ -317,32 +316,8 @@ class Pipeline:
     def features(self, fmt: Any, task: Task, examples: list[dict], tokenizer: Any, max_length: int,
                  *, train: bool, data_key: Any) -> list[dict]:
         """Tokenised features, cached on disk by data, tokenizer, format and length."""
-        # The tokenizer's content, not its path: every stage copies the same tokenizer, so
-        # features tokenised once serve all stages. Digesting 250k pieces costs ~0.4 s: once.
-        if id(tokenizer) not in self._tok_sigs:
-            self._tok_sigs[id(tokenizer)] = (tokenizer, stable_hash(
-                [len(tokenizer), tokenizer.__class__.__name__, _tokenizer_digest(tokenizer)]))
-        tok_sig = self._tok_sigs[id(tokenizer)][1]
-        key = stable_hash([data_key, tok_sig, fmt.name, max_length, train, len(examples), __version__], 24)
-        path = cache_dir("features") / f"{key}.pkl"
-        if path.exists():
-            try:
-                with open(path, "rb") as fh:
-                    cached = pickle.load(fh)
-                if isinstance(cached, list):
-                    return cached
-            except Exception:  # noqa: BLE001 - garbage bytes can raise almost anything from pickle
-                pass
-            path.unlink(missing_ok=True)  # corrupt cache entry: rebuild
-        feats = fmt.featurize(examples, tokenizer, task, max_length, train=train)
-        tmp = path.with_suffix(f".{random.getrandbits(32)}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                pickle.dump(feats, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no partial file behind
-        return feats
+        return self._feature_cache.features(fmt, task, examples, tokenizer, max_length, train=train,
+                                            data_key=data_key)
 
     # ------------------------------------------------------------------ stages
     @staticmethod
@@ -400,7 +375,7 @@ class Pipeline:
         if not tasks:
             return base, {}
         cfg = self.cfg.intermediate
-        mixed_only = [t for t in tasks if get_task(t).options.get("mixed_only")]
+        mixed_only = [t for t in tasks if get_task(t).mixed_only]
         if len(tasks) > 1 and mixed_only and self.cfg.multitask.mode != "mixed":
             raise ConfigError(f"intermediate set {'+'.join(tasks)}: {', '.join(mixed_only)} trains alongside "
                               "the other tasks, not before or after them; set multitask.mode=mixed")
@@ -720,13 +695,6 @@ class Pipeline:
                                       strategy=strategy, intermediate=intermediate, primary=(m == primary),
                                       target=task.name, model=self.cfg.model, n=n))
         record_rows(self.run_dir, rows)
-
-
-def _tokenizer_digest(tokenizer: Any) -> str:
-    backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
-    if backend is not None and hasattr(backend, "to_str"):
-        return hashlib.sha256(backend.to_str().encode("utf-8")).hexdigest()[:16]
-    return str(len(tokenizer))
 
 
 def record_rows(run_dir: Path, rows: list[ResultRow]) -> int:

@@ -10,6 +10,7 @@ import pytest
 
 from stopover.errors import DataError, TaskError
 from stopover.formats import retrieval
+from stopover.formats.options import RetrievalOptions
 from stopover.formats.retrieval import FORMAT, bucc_sides, knn, margin_mine, mine_candidates, retrieval_layer
 from stopover.tasks import get_task
 
@@ -56,11 +57,11 @@ def test_layer_choice():
     assert retrieval_layer(fake_model(12), TATOEBA) == 7
     assert retrieval_layer(fake_model(24), BUCC) == 8 and retrieval_layer(fake_model(12), BUCC) == 4
     assert retrieval_layer(fake_model(2), TATOEBA) == 1  # never the embedding layer
-    assert retrieval_layer(fake_model(12), replace(TATOEBA, options={"layer": 8})) == 8
+    assert retrieval_layer(fake_model(12), replace(TATOEBA, format_options=RetrievalOptions(layer=8))) == 8
     with pytest.raises(TaskError, match="layer_fraction"):
-        retrieval_layer(fake_model(12), replace(TATOEBA, options={"layer_fraction": 1.5}))
+        retrieval_layer(fake_model(12), replace(TATOEBA, format_options=RetrievalOptions(layer_fraction=1.5)))
     with pytest.raises(TaskError, match="outside 0..12"):
-        retrieval_layer(fake_model(12), replace(TATOEBA, options={"layer": 13}))
+        retrieval_layer(fake_model(12), replace(TATOEBA, format_options=RetrievalOptions(layer=13)))
 
 
 def test_no_training():
@@ -83,7 +84,7 @@ def test_tatoeba_queries_with_english_by_default(vectors):
     preds = FORMAT.predict(fake_model(), feats, examples, TATOEBA, None, 8)
     assert preds == [0, 0]  # English sentence j -> index of the nearest source sentence
     assert FORMAT.score(TATOEBA, examples, preds, "deu") == {"accuracy": 50.0}
-    reverse = replace(TATOEBA, options={**TATOEBA.options, "queries": "source"})
+    reverse = replace(TATOEBA, format_options=replace(TATOEBA.format_options, queries="source"))
     preds = FORMAT.predict(fake_model(), feats, examples, reverse, None, 8)
     assert preds == [0, 1] and FORMAT.score(reverse, examples, preds, "deu") == {"accuracy": 100.0}
 

@@ -283,3 +283,14 @@ def test_squad_format_english_training_to_xquad_in_four_languages(tmp_path, shar
     assert all(r.task == "xquad" and r.split == "test" and r.n == 5 and 0 <= r.value <= 100 for r in rows)
     assert {r.language for r in rows if r.primary and r.metric == "f1"} == set(codes)
     assert len(pipe.trained) == 2  # target (trained on squad-format JSON) + evaluation
+
+
+def test_qa_options_typed_overrides():
+    from dataclasses import replace as dc_replace
+
+    from stopover.formats.options import SpanQAOptions
+
+    opts = qa_options(dc_replace(get_task("squad"), format_options=SpanQAOptions(n_best=5, doc_stride=64)))
+    assert (opts.n_best, opts.doc_stride, opts.max_answer_length) == (5, 64, 30)
+    with pytest.raises(ConfigError):
+        qa_options(dc_replace(get_task("squad"), format_options=SpanQAOptions(n_best=0)))

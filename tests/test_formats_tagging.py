@@ -132,7 +132,7 @@ def test_scores_per_metric():
 def test_open_tag_set_maps_rare_tags_to_unknown_and_never_predicts_it():
     tok = wordpiece_tokenizer()
     inventory = ("NP", "N", "<unk>")
-    task = replace(get_task("ccg"), options={**get_task("ccg").options, "tag_set": lambda t: inventory})
+    task = replace(get_task("ccg"), format_options=replace(get_task("ccg").format_options, tag_set=lambda t: inventory))
     assert tag_names(task) == inventory
     ex = {"tokens": ["the", "cat"], "tags": ["NP/N", "N"]}  # NP/N is not in the inventory
     (feat,) = FORMAT.featurize([ex], tok, task, 16, train=True)

@@ -25,7 +25,7 @@ def test_every_task_is_well_formed(task):
     assert task.format in FORMATS
     assert task.metric in METRICS
     assert task.languages and len(set(task.languages)) == len(task.languages)
-    assert task.hub is not None or task.options.get("union_of") or task.options.get("local_only")
+    assert task.hub is not None or task.union_of or task.local_only
     if task.train_task:
         assert get_task(task.train_task).format == task.format
     if task.format == "classification":

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # keep `import stopover.formats` free of torch
 
 class Format(Protocol):
     name: str
+    version: int  # bumped when featurising, the head or decoding changes (part of stage identities)
+    trains: bool  # False: nothing is fine-tuned (retrieval embeds with the bare encoder)
 
     def build_model(self, encoder_path: str, task: "Task") -> "torch.nn.Module":
         """A transformers model with a fresh head for `task` on the encoder at `encoder_path`."""

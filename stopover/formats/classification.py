@@ -14,6 +14,9 @@ from stopover.formats.batching import pad_batch, run_inference
 
 class ClassificationFormat:
     name = "classification"
+    # Bumped whenever featurising, the head or decoding changes: part of every stage identity.
+    version = 1
+    trains = True  # a head is fine-tuned on it
 
     def build_model(self, encoder_path: str, task: Any):
         from transformers import AutoModelForSequenceClassification

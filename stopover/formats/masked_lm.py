@@ -94,6 +94,9 @@ def mask_features(features: list[dict[str, list[int]]], tokenizer: Any, seed: in
 
 class MaskedLMFormat:
     name = "masked_lm"
+    # Bumped whenever featurising, the head or decoding changes: part of every stage identity.
+    version = 1
+    trains = True  # a head is fine-tuned on it
 
     def build_model(self, encoder_path: str, task: Any):
         return build_mlm_model(encoder_path)

@@ -28,6 +28,9 @@ def choice_pairs(example: dict[str, Any]) -> list[tuple[str, str]]:
 
 class MultipleChoiceFormat:
     name = "multiple_choice"
+    # Bumped whenever featurising, the head or decoding changes: part of every stage identity.
+    version = 1
+    trains = True  # a head is fine-tuned on it
 
     def build_model(self, encoder_path: str, task: Any):
         from transformers import AutoModelForMultipleChoice

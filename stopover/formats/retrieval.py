@@ -6,7 +6,7 @@ intermediate stage (or the pretrained one), and both sides are embedded with
 mask, special tokens included, as XTREME's scripts pool), then compared by
 cosine similarity.
 
-Which layer: `task.options["layer"]` (an index into `hidden_states`, 0 = the
+Which layer: `RetrievalOptions.layer` (`Task.format_options`) (an index into `hidden_states`, 0 = the
 embedding output) when given, else `round(layer_fraction * num_layers)`.
 XTREME's scripts use hidden layer 14 of 24 for XLM-R large on Tatoeba
 (`run_tatoeba.sh`: `--specific_layer 13` over the 24 transformer layers) and
@@ -18,7 +18,7 @@ Tatoeba (metric `tatoeba`): examples are line-parallel pairs
 {"source": non-English, "target": English}. XTREME's `similarity_search`
 indexes the non-English sentences and *queries with the English ones*
 (`idx.add(x); idx.search(y, 1)` with x the source embeddings), so the default
-`options["queries"] = "target"` does the same: prediction j is the index of
+`RetrievalOptions.queries = "target"` does the same: prediction j is the index of
 the source sentence nearest to English sentence j; accuracy counts j -> j.
 `queries = "source"` retrieves the other way.
 
@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from stopover.errors import DataError, TaskError
+from stopover.formats.options import RetrievalOptions, options_for
 
 DEFAULT_LAYER_FRACTION = 14 / 24  # XTREME, XLM-R large on Tatoeba
 NEIGHBOURHOOD = 4  # LASER / XTREME margin mining
@@ -57,15 +58,16 @@ SAMPLE, TEST = "sample", "test"  # BUCC id namespaces: threshold tuning, evaluat
 def retrieval_layer(model: Any, task: Any) -> int:
     """The hidden_states index to embed with (see the module docstring)."""
     layers = int(model.config.num_hidden_layers)
-    if task.options.get("layer") is not None:
-        layer = int(task.options["layer"])
+    opts = options_for(task, RetrievalOptions)
+    if opts.layer is not None:
+        layer = int(opts.layer)
         if not -(layers + 1) <= layer <= layers:
-            raise TaskError(f"task {task.name!r}: options['layer'] = {layer} is outside 0..{layers} "
+            raise TaskError(f"task {task.name!r}: retrieval layer = {layer} is outside 0..{layers} "
                             "for this model")
         return layer
-    fraction = float(task.options.get("layer_fraction", DEFAULT_LAYER_FRACTION))
+    fraction = float(opts.layer_fraction)
     if not 0.0 <= fraction <= 1.0:
-        raise TaskError(f"task {task.name!r}: options['layer_fraction'] = {fraction} must be in [0, 1]")
+        raise TaskError(f"task {task.name!r}: retrieval layer_fraction = {fraction} must be in [0, 1]")
     return max(1, min(layers, round(fraction * layers)))
 
 
@@ -231,6 +233,9 @@ def mine_candidates(source: dict[str, str], target: dict[str, str], embed: Any,
 
 class RetrievalFormat:
     name = "retrieval"
+    # Bumped whenever featurising, the head or decoding changes: part of every stage identity.
+    version = 1
+    trains = False  # nothing is trained: the encoder embeds as it is
 
     def build_model(self, encoder_path: str, task: Any):
         """Retrieval has no head: the model is the encoder itself."""
@@ -267,18 +272,18 @@ class RetrievalFormat:
                             f"not {task.metric!r}")
         sources = embed([ex["source"] for ex in examples])
         targets = embed([ex["target"] for ex in examples])
-        queries = task.options.get("queries", "target")
+        queries = options_for(task, RetrievalOptions).queries
         if queries == "target":
             return nearest(targets, sources, device=device)
         if queries == "source":
             return nearest(sources, targets, device=device)
-        raise TaskError(f"task {task.name!r}: options['queries'] = {queries!r}; use 'target' or 'source'")
+        raise TaskError(f"task {task.name!r}: retrieval queries = {queries!r}; use 'target' or 'source'")
 
     def _predict_bucc(self, examples, embed, task, device) -> list[str | None]:
         from stopover.metrics import bucc_extract, bucc_optimal_threshold
 
         parts = bucc_sides(examples)
-        k = int(task.options.get("neighbourhood", NEIGHBOURHOOD))
+        k = int(options_for(task, RetrievalOptions).neighbourhood)
         evaluated = TEST if TEST in parts else SAMPLE
         if SAMPLE not in parts or not parts[SAMPLE]["gold"]:
             raise DataError(f"task {task.name!r}: no sample sentences with gold pairs to tune the mining "

@@ -19,9 +19,9 @@ when the null score (CLS start + end logit, minimum over the windows) exceeds
 the best span score by more than `null_threshold` (0.0 by default, as
 run_qa.py's `null_score_diff_threshold`).
 
-Options (`Task.options`, all optional): doc_stride (128), max_query_length
-(64), n_best (20), max_answer_length (30), null_threshold (0.0),
-unanswerable (True for metric squad_v2).
+Options (`SpanQAOptions` as `Task.format_options`, all optional): doc_stride
+(128), max_query_length (64), n_best (20), max_answer_length (30),
+null_threshold (0.0); unanswerable is True for metric squad_v2.
 
 Predictions: the answer text of each example, in example order; `score`
 keys them by question id for the official scorers in stopover.metrics
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stopover.errors import ConfigError, DataError, TaskError
+from stopover.formats.options import SpanQAOptions, options_for
 
 DEFAULTS: dict[str, Any] = {"doc_stride": 128, "max_query_length": 64, "n_best": 20,
                             "max_answer_length": 30, "null_threshold": 0.0}
@@ -51,9 +52,10 @@ class QAOptions:
 
 
 def qa_options(task: Any) -> QAOptions:
-    """The task's QA settings: DEFAULTS overridden by `task.options`."""
+    """The task's QA settings: DEFAULTS overridden by the task's `SpanQAOptions`."""
     opts = {**DEFAULTS, "unanswerable": task.metric == "squad_v2"}
-    opts.update({k: v for k, v in task.options.items() if k in opts})
+    overrides = options_for(task, SpanQAOptions)
+    opts.update({k: getattr(overrides, k) for k in DEFAULTS if getattr(overrides, k) is not None})
     for key in ("doc_stride", "max_query_length", "n_best", "max_answer_length"):
         if not isinstance(opts[key], int) or opts[key] < (0 if key == "doc_stride" else 1):
             raise ConfigError(f"task {task.name!r}: option {key} = {opts[key]!r} must be a positive integer")
@@ -242,6 +244,9 @@ def _references(examples: list[dict[str, Any]], predictions: list[str]) -> tuple
 
 class SpanQAFormat:
     name = "span_qa"
+    # Bumped whenever featurising, the head or decoding changes: part of every stage identity.
+    version = 1
+    trains = True  # a head is fine-tuned on it
 
     def build_model(self, encoder_path: str, task: Any):
         from transformers import AutoModelForQuestionAnswering

@@ -21,8 +21,8 @@ XTREME's seqeval F1 on raw UPOS tags plus token accuracy), `seqeval_f1`
 
 Tag sets: a task's `labels` in index order; the head predicts indices into
 it. An open tag set (CCG supertags) has no `labels` and declares
-`options["tag_set"]`, a function of the task that returns the inventory
-built from the training file, and `options["unknown_tag"]`, the class that
+`TaggingOptions.tag_set` (`Task.format_options`), a function of the task that returns the inventory
+built from the training file, and `TaggingOptions.unknown_tag`, the class that
 training maps rare tags to; gold tags are scored as they are (a rare tag
 is always an error, as in the supertagging literature) and the unknown class
 is never predicted.
@@ -34,6 +34,7 @@ from typing import Any
 
 from stopover.errors import ConfigError, DataError, ModelError, TaskError
 from stopover.formats.batching import pad_batch, run_inference
+from stopover.formats.options import TaggingOptions, options_for
 
 IGNORE = -100  # label of positions the loss skips
 
@@ -42,9 +43,9 @@ def tag_names(task: Any) -> tuple[str, ...]:
     """The task's tag set in index order (closed `labels`, or the open inventory)."""
     if task.labels:
         return tuple(task.labels)
-    tag_set = task.options.get("tag_set")
+    tag_set = options_for(task, TaggingOptions).tag_set
     if tag_set is None:
-        raise TaskError(f"task {task.name!r} is a tagging task without labels or options['tag_set']; "
+        raise TaskError(f"task {task.name!r} is a tagging task without labels or a TaggingOptions tag_set; "
                         "declare its tag set")
     return tuple(tag_set(task))
 
@@ -110,6 +111,9 @@ def _special_ids(tokenizer: Any) -> tuple[int, int]:
 
 class TaggingFormat:
     name = "tagging"
+    # Bumped whenever featurising, the head or decoding changes: part of every stage identity.
+    version = 1
+    trains = True  # a head is fine-tuned on it
 
     def build_model(self, encoder_path: str, task: Any):
         from transformers import AutoModelForTokenClassification
@@ -122,7 +126,7 @@ class TaggingFormat:
     def featurize(self, examples, tokenizer, task, max_length, *, train):
         names = tag_names(task)
         index = {n: i for i, n in enumerate(names)}
-        unknown = task.options.get("unknown_tag") if not task.labels else None
+        unknown = options_for(task, TaggingOptions).unknown_tag if not task.labels else None
         budget = max_length - 2
         if budget < 1:
             raise ConfigError(f"max_length = {max_length}: tagging needs room for <s>, </s> and a sub-token")
@@ -164,7 +168,7 @@ class TaggingFormat:
 
     def predict(self, model, features, examples, task, tokenizer, batch_size):
         names = tag_names(task)
-        unknown = task.options.get("unknown_tag") if not task.labels else None
+        unknown = options_for(task, TaggingOptions).unknown_tag if not task.labels else None
         blocked = names.index(unknown) if unknown in names else None
 
         def decode(out):

@@ -59,7 +59,20 @@ class Task:
     licence: str = ""
     citation: str = ""
     convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # row -> canonical, for odd schemas
-    options: dict[str, Any] = field(default_factory=dict)  # format-specific settings
+    # Bumped whenever what the declaration produces changes (columns, label mapping, convert,
+    # readers): it is part of every stage identity, as lm-evaluation-harness versions tasks.
+    version: int = 1
+    format_options: Any = None  # the format's typed options (stopover.formats.options), None = defaults
+    local_only: bool = False  # no Hub source: the user supplies files (CCG, BUCC, MLM, the lab)
+    mixed_only: bool = False  # only trains inside a mixed multi-task stage (continued MLM)
+    lab: bool = False  # a typology-lab task: its data is generated into the run directory
+    union_of: tuple[str, ...] = ()  # training data = the union of these tasks' (ANLI+)
+    eval_from: str | None = None  # dev/test come from this task (ANLI+ <- ANLI)
+    # languages whose training text exists locally: (task, data dir) -> languages (MLM)
+    train_languages_from: Callable[..., tuple[str, ...]] | None = None
+    missing_data: str = ""  # what to tell a user whose files are missing (where to get them)
+    published_train_size: int | None = None  # English training examples as published (for `plan`)
+    published_test_size: int | None = None  # test examples per language as published (for `plan`)
     # Local files beyond the flat tables: extra readers by file suffix (e.g. "conllu.gz",
     # "json"), each `reader(path, task, language) -> rows`, and an optional `locate(dir, task,
     # language, split) -> Path | None` for layouts other than <dir>/<language>/<split>.<ext>

@@ -63,7 +63,6 @@ register(Task(
     description="masked-LM on the user's target-language text (continued MLM during intermediate training)",
     languages=("eng", *_LANGUAGES), splits=("train",),
     readers={"txt": read_text, "txt.gz": read_text},
-    options={"local_only": True, "mixed_only": True, "train_languages": text_languages,
-             "missing_data": MLM_MISSING},
+    local_only=True, mixed_only=True, train_languages_from=text_languages, missing_data=MLM_MISSING,
     licence="the user's text", citation="Phang et al. 2020 (continued multilingual MLM)",
 ))

@@ -42,7 +42,7 @@ register(Task(
     name="anli_plus", format="classification", metric="accuracy",
     description="ANLI+ (Phang et al. 2020): ANLI r1-r3 + MNLI + SNLI training data, ANLI dev/test",
     labels=NLI_LABELS, source_labels=NLI_LABELS, columns=_PAIR,
-    options={"union_of": ("anli", "mnli", "snli"), "eval_from": "anli"},
+    union_of=("anli", "mnli", "snli"), eval_from="anli",
     licence="see anli, mnli, snli", citation="Phang et al. 2020",
 ))
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from stopover.errors import DataError
+from stopover.formats.options import RetrievalOptions
 from stopover.tasks import HubSource, Task, register
 
 # XTREME's 36 Tatoeba languages: ISO 639-3 -> LASER's file code (google/xtreme config `tatoeba.<code>`).
@@ -178,7 +179,7 @@ register(Task(
     convert=_strip_pair, splits=("test",),
     readers={code: read_laser for code in TATOEBA_LANGS.values()}, locate=locate_tatoeba,
     companions=laser_partner,
-    options={"layer_fraction": 14 / 24, "queries": "target"},
+    format_options=RetrievalOptions(layer_fraction=14 / 24, queries="target"),
     licence="CC BY 2.0 FR (Tatoeba)", citation="Artetxe & Schwenk 2019; Hu et al. 2020",
 ))
 
@@ -188,8 +189,8 @@ register(Task(
     languages=tuple(BUCC_LANGS), lang_codes=BUCC_LANGS, splits=("dev", "test"),
     readers={code: read_bucc for code in BUCC_LANGS.values()}, locate=locate_bucc,
     companions=bucc_companions,
-    options={"local_only": True, "layer_fraction": 8 / 24, "neighbourhood": 4,
-             "missing_data": BUCC_MISSING},
+    local_only=True, missing_data=BUCC_MISSING,
+    format_options=RetrievalOptions(layer_fraction=8 / 24, neighbourhood=4),
     licence="BUCC 2018 shared task data (research use; see comparable.limsi.fr)",
     citation="Zweigenbaum et al. 2018; Hu et al. 2020",
 ))

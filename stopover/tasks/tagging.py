@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from stopover.errors import DataError, TaskError
+from stopover.formats.options import TaggingOptions, options_for
 from stopover.tasks import HubSource, Task, register
 
 # The 17 Universal POS tags in the order of google/xtreme's `pos_tags` ClassLabel (alphabetical).
@@ -210,8 +211,8 @@ def read_ccg(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
     key = (str(train.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _INVENTORY_CACHE:
         _INVENTORY_CACHE[key] = supertag_inventory(read_columns(train),
-                                                   int(task.options.get("max_tags", CCG_MAX_TAGS)),
-                                                   str(task.options.get("unknown_tag", CCG_UNKNOWN)))
+                                                   options_for(task, TaggingOptions).max_tags,
+                                                   options_for(task, TaggingOptions).unknown_tag or CCG_UNKNOWN)
     _CCG_TAG_SETS[task.name] = _INVENTORY_CACHE[key]
     return [{"tokens": tokens, "tags": tags} for tokens, tags in read_columns(path)]
 
@@ -264,7 +265,7 @@ register(Task(
     description="CCG supertagging on CCGbank (licensed: user-supplied files); accuracy over tokens",
     labels=(),  # open: built from the training file (ccg_tag_set)
     readers={"ccg": read_ccg, "ccg.gz": read_ccg}, locate=locate_ccg,
-    options={"local_only": True, "tag_set": ccg_tag_set, "max_tags": CCG_MAX_TAGS,
-             "unknown_tag": CCG_UNKNOWN, "missing_data": CCG_MISSING},
+    local_only=True, missing_data=CCG_MISSING,
+    format_options=TaggingOptions(tag_set=ccg_tag_set, max_tags=CCG_MAX_TAGS, unknown_tag=CCG_UNKNOWN),
     licence="LDC User Agreement (CCGbank, LDC2005T13)", citation="Hockenmaier & Steedman 2007",
 ))
