@@ -154,7 +154,7 @@ def test_profile_texts_without_model_skips_semantic_measures_and_checks_names(sh
 
 
 def test_a_user_measure_is_one_function(monkeypatch) -> None:
-    monkeypatch.setattr(dv, "MEASURES", dict(dv.MEASURES))
+    monkeypatch.setattr(dv.measures, "MEASURES", dict(dv.MEASURES))
 
     @dv.measure("mean-words", higher_is_more_diverse=True)
     def mean_words(sample: dv.Sample) -> float:
@@ -257,7 +257,7 @@ def _fake_data(monkeypatch) -> dict[str, int]:
 
 def test_profile_task_is_cached_by_settings_and_data(monkeypatch) -> None:
     _fake_data(monkeypatch)
-    monkeypatch.setattr(dv, "MEASURES", dict(dv.MEASURES))
+    monkeypatch.setattr(dv.measures, "MEASURES", dict(dv.MEASURES))
     computed = []
 
     @dv.measure("counted")
