@@ -28,6 +28,7 @@ import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from stopover.errors import LanguageError
 
@@ -290,7 +291,7 @@ def scheme_languages(scheme: str) -> list[str]:
     return list(_scheme_languages(scheme))
 
 
-def _from_iso1(codes_iso1: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+def _from_iso1(codes_iso1: Sequence[str]) -> tuple[str, ...]:
     return tuple(get(code).iso3 for code in codes_iso1)
 
 

@@ -96,7 +96,7 @@ def _check_example(task: Task, ex: dict[str, Any], where: str) -> None:
         answers = ex["answers"]
         assert isinstance(ex["question"], str) and isinstance(ex["context"], str) and ex["id"], where
         assert len(answers["text"]) == len(answers["answer_start"]), where
-        for text, start in zip(answers["text"], answers["answer_start"]):
+        for text, start in zip(answers["text"], answers["answer_start"], strict=True):
             assert ex["context"][start:start + len(text)] == text, f"{where}: answer {text!r} not at {start}"
     elif task.format == "retrieval":
         assert all(isinstance(ex[k], str) for k in CANONICAL["retrieval"]), where
@@ -150,6 +150,7 @@ def test_every_lab_task_loads_its_generated_data(task: Task, lab_data: Path) -> 
 @pytest.mark.parametrize("task", [t for t in REAL if t.union_of], ids=lambda t: t.name)
 def test_union_tasks_are_covered_by_their_parts(task: Task) -> None:
     # ANLI+ reads its parts' training data and its eval_from task's dev/test: their fixtures are its
+    assert task.eval_from, f"{task.name}: a union task needs eval_from for its dev/test splits"
     parts = [get_task(name) for name in (*task.union_of, task.eval_from)]
     for part in parts:
         assert (FIXTURES / part.name).is_dir(), f"{task.name}: part {part.name!r} has no fixture"

@@ -55,6 +55,8 @@ class HubSource:
 
 @dataclass(frozen=True)
 class Task:
+    """One task's declaration: what it is, where its data lives, and the facts stages depend on."""
+
     name: str
     format: str
     metric: str  # a key of stopover.metrics.METRICS
@@ -97,6 +99,7 @@ class Task:
     companions: Callable[..., list[Any]] | None = None
 
     def code(self, language: str) -> str:
+        """The dataset's own code for one of the task's languages (a table key)."""
         return self.lang_codes.get(language, language)
 
     def check_language(self, language: str) -> str:
