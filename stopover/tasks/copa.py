@@ -72,6 +72,8 @@ register(Task(
     name="copa", format="multiple_choice", metric="accuracy",
     description="COPA: pick the more plausible cause or effect of a premise (2 alternatives)",
     labels=COPA_LABELS, label_map={"0": "choice1", "1": "choice2"}, convert=copa_example,
+    # aps/super_glue's main is Parquet, one directory per config; 3de24cf is the commit other
+    # evaluation code pins and loads with datasets 4 (no loading script)
     hub=HubSource("aps/super_glue", "copa", revision="3de24cf8022e94f4ee4b9d55a6f539891524d646",
                   splits={"train": "train", "dev": "validation", "test": "validation"}),
     locate=_locate_superglue,
@@ -87,6 +89,8 @@ register(Task(
     description="XCOPA: COPA translated into 11 languages; trained on English COPA",
     languages=tuple(XCOPA_LANGS), lang_codes=XCOPA_LANGS,
     labels=COPA_LABELS, label_map={"0": "choice1", "1": "choice2"}, convert=copa_example,
+    # 042f789: the README declares one Parquet config per language (`<xx>/test-00000-of-00001.parquet`;
+    # also `translation-<xx>`, the translate-test data, not used here)
     hub=HubSource("cambridgeltl/xcopa", "{lang}", revision="042f78955ba48e6404616762fa6e05e839c3907a",
                   splits={"test": "test"}),
     locate=_locate_xcopa,
