@@ -72,8 +72,8 @@ register(Task(
     name="copa", format="multiple_choice", metric="accuracy",
     description="COPA: pick the more plausible cause or effect of a premise (2 alternatives)",
     labels=COPA_LABELS, label_map={"0": "choice1", "1": "choice2"}, convert=copa_example,
-    # aps/super_glue's main is Parquet, one directory per config; 3de24cf is the commit other
-    # evaluation code pins and loads with datasets 4 (no loading script)
+    # 3de24cf: a commit other evaluation code pins as Parquet (loaded without trust_remote_code);
+    # super_glue's loading-script versions are the ones datasets >= 4 refuses
     hub=HubSource("aps/super_glue", "copa", revision="3de24cf8022e94f4ee4b9d55a6f539891524d646",
                   splits={"train": "train", "dev": "validation", "test": "validation"}),
     locate=_locate_superglue,
