@@ -212,3 +212,9 @@ def test_tasks_carry_their_published_sizes_and_versions() -> None:
     assert get_task("mnli").published_train_size == 392_702
     assert get_task("xnli").published_test_size == 5_010
     assert get_task("xcopa").published_test_size == 500 and get_task("copa").published_train_size == 400
+
+
+def test_every_fixture_directory_belongs_to_a_task() -> None:
+    names = {t.name for t in TASKS}
+    orphans = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir() and p.name not in names)
+    assert not orphans, f"tests/fixtures/tasks/ has directories of no registered task: {orphans}"
