@@ -146,8 +146,8 @@ def _check_declaration(task: Task) -> None:
             raise TaskError(f"task {task.name!r}: {err}") from None
         if key != language:
             raise TaskError(f"task {task.name!r}: language {language!r} is not a key of the language "
-                            f"table; declare {key!r} and keep the dataset's code in lang_codes "
-                            f"({{{key!r}: {language!r}}})")
+                            f"table; declare {key!r} and keep the dataset's code in lang_codes, e.g. "
+                            f"{{{key!r}: {language!r}}}")
     stray = sorted(set(task.lang_codes) - set(task.languages))
     if stray:
         raise TaskError(f"task {task.name!r}: lang_codes names {', '.join(stray)}, which are not among "
