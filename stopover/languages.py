@@ -9,6 +9,14 @@ English names. The rows live in `resources/languages.csv` (data, not code);
 which languages each dataset covers is declared here. The benchmarks' named
 sets (`XTREME`, `XTREME_R`) are tuples of ISO 639-3 codes.
 
+The table's keys are the one vocabulary every task, typology table and
+analysis join uses: where ISO 639-3 has a macrolanguage and individual
+languages (swa/swh, zho/cmn, fas/pes, msa/zsm, est/ekk, lav/lvs, ara/arb, ...)
+the key is the macrolanguage, the code the benchmarks' two-letter codes
+denote, and the individual codes are aliases that `normalize` maps onto it.
+Typology-lab variants (`lab-deu`: English re-written after German's typology)
+are not languages of the table; `normalize` keeps them apart as `lab-<key>`.
+
 Torch-free and cheap to import: the table is read once, lazily.
 """
 
@@ -20,6 +28,7 @@ import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from stopover.errors import LanguageError
 
@@ -195,6 +204,36 @@ def iso3(code: str) -> str:
     return get(code).iso3
 
 
+LAB_PREFIX = "lab-"  # typology-lab variant codes: "lab-" + the key of the language they imitate
+
+
+def normalize(code: str) -> str:
+    """The table key for any code form: what tasks declare and analysis joins on.
+
+    `normalize("sw") == normalize("swh") == normalize("swa") == "swa"`; likewise
+    cmn/zh -> zho, pes/fa -> fas, zsm/ms -> msa, ekk/et -> est, lvs/lv -> lav,
+    arb/ar -> ara. A typology-lab variant keeps its prefix (`lab-deu`, and `lab-de`
+    -> `lab-deu`): it is English re-written, not the language, so it must never
+    join with the real language's rows. Raises LanguageError (with suggestions)
+    for an unknown or ambiguous code.
+    """
+    if isinstance(code, str) and code.strip().casefold().startswith(LAB_PREFIX):
+        rest = code.strip()[len(LAB_PREFIX):]
+        try:
+            return LAB_PREFIX + get(rest).iso3
+        except LanguageError as err:
+            raise LanguageError(f"lab variant {code!r}: {err}") from None
+    return get(code).iso3
+
+
+def is_key(code: str) -> bool:
+    """Whether `code` is already a table key (or a lab variant of one), as tasks must declare."""
+    try:
+        return normalize(code) == code
+    except LanguageError:
+        return False
+
+
 def covers(scheme: str, language: str) -> bool:
     """Whether dataset `scheme` has a code for `language` (any code form)."""
     try:
@@ -252,7 +291,7 @@ def scheme_languages(scheme: str) -> list[str]:
     return list(_scheme_languages(scheme))
 
 
-def _from_iso1(codes_iso1: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+def _from_iso1(codes_iso1: Sequence[str]) -> tuple[str, ...]:
     return tuple(get(code).iso3 for code in codes_iso1)
 
 

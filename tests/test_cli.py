@@ -72,5 +72,5 @@ def test_errors_are_one_line(tmp_path, capsys):
 def test_python_dash_m_lists_tasks():
     out = subprocess.run([sys.executable, "-m", "stopover", "tasks", "--format", "csv"], capture_output=True,
                          text=True, check=True).stdout
-    assert out.splitlines()[0] == "task,role,format,metric,languages,source"
+    assert out.splitlines()[0] == "task,role,format,metric,languages,source,version,local"
     assert any(line.startswith('xnli,target,classification,accuracy,"15:') for line in out.splitlines())

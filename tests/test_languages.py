@@ -119,3 +119,22 @@ def test_real_dataset_files_map_onto_the_table(shared_data) -> None:
     for path in (shared_data / "xquad").glob("xquad.*.json.gz"):
         code = path.name.split(".")[1]
         assert codes("xquad", get(code).iso3) == code
+
+
+@pytest.mark.parametrize("codes_of_one_language, key", [
+    (("sw", "swh", "swa", "Swahili", "xnli.sw"), "swa"), (("zh", "cmn", "zho", "zh-Hans"), "zho"),
+    (("fa", "pes", "fas", "Farsi"), "fas"), (("ms", "zsm", "msa"), "msa"), (("et", "ekk", "est"), "est"),
+    (("lv", "lvs", "lav"), "lav"), (("ar", "arb", "ara", "arabic-"), "ara"), (("qu", "quy", "que"), "que"),
+    (("lab-deu", "lab-de", "LAB-German"), "lab-deu"), (("lab-zho", "lab-cmn"), "lab-zho"),
+])
+def test_normalize_gives_one_key_per_language(codes_of_one_language: tuple[str, ...], key: str) -> None:
+    assert {langtable.normalize(code) for code in codes_of_one_language} == {key}
+    assert langtable.is_key(key) and not any(langtable.is_key(c) for c in codes_of_one_language if c != key)
+
+
+def test_normalize_refuses_unknown_codes_with_suggestions() -> None:
+    with pytest.raises(LanguageError, match="unknown language code 'swahli'.*did you mean"):
+        langtable.normalize("swahli")
+    with pytest.raises(LanguageError, match="lab variant 'lab-qqq': unknown language code 'qqq'"):
+        langtable.normalize("lab-qqq")
+    assert not langtable.is_key("qqq")

@@ -6,7 +6,15 @@ Face Hub dataset (id + config + pinned revision + split names) and local files
 (`<data_dir>/<language>/<split>.<jsonl|tsv|csv|parquet>` with the same column
 mapping). Per-language variants are data (a tuple of languages), never
 generated classes. Family modules in this package call `register(...)` at
-import time and are discovered with pkgutil, so adding a task adds a file.
+import time and are discovered with pkgutil, so adding a task adds a file
+(or a declaration in a family's file).
+
+A task carries its own facts: its `version` (part of every stage identity;
+docs/tasks.md says when to bump it), the published sizes `stopover plan`
+falls back on, and where its English training data comes from (`train_task`).
+`register` refuses a declaration whose languages are not keys of the language
+table (stopover.languages): the dataset's own codes go in `lang_codes`, so
+every task, typology table and analysis speaks one code per language.
 """
 
 from __future__ import annotations
@@ -29,7 +37,12 @@ class HubSource:
 
     `name` and the split names may contain `{lang}` (the dataset's own language
     code). `language_column` filters a multilingual split by language
-    (XNLI keeps all languages in one config). `revision` pins the dataset.
+    (XNLI keeps all languages in one config). `revision` pins the dataset: a
+    branch name, or a full 40-hex commit (`register` refuses abbreviated ones:
+    whether the Hub expands a prefix is not something to rely on, and stage
+    identities key on the exact string, so one commit must have one spelling).
+    Pin a commit that holds the data as Parquet: datasets >= 4
+    refuses a commit that still holds a loading script.
     """
 
     path: str
@@ -42,6 +55,8 @@ class HubSource:
 
 @dataclass(frozen=True)
 class Task:
+    """One task's declaration: what it is, where its data lives, and the facts stages depend on."""
+
     name: str
     format: str
     metric: str  # a key of stopover.metrics.METRICS
@@ -84,15 +99,17 @@ class Task:
     companions: Callable[..., list[Any]] | None = None
 
     def code(self, language: str) -> str:
+        """The dataset's own code for one of the task's languages (a table key)."""
         return self.lang_codes.get(language, language)
 
     def check_language(self, language: str) -> str:
+        """The task's key for `language` in any code form (`sw`, `swh`, `swa` -> `swa`)."""
         if language in self.languages:
             return language
         from stopover import languages as langtable  # may resolve "de" -> "deu"
 
         try:
-            iso3 = langtable.get(language).iso3
+            iso3 = langtable.normalize(language)
         except LanguageError as err:
             # the dataset's own code for one of its languages, else an unknown or ambiguous code:
             # say which (the table's suggestions included), not just "the task lacks it"
@@ -111,9 +128,39 @@ _REGISTRY: dict[str, Task] = {}
 _LOADED = False
 
 
-def register(task: Task) -> Task:
+_HEX = frozenset("0123456789abcdef")
+
+
+def _check_declaration(task: Task) -> None:
+    """What a declaration must get right before anything loads it (one-line errors)."""
+    from stopover import languages as langtable
+
     if task.format not in FORMATS:
         raise TaskError(f"task {task.name!r}: unknown format {task.format!r}; valid: {', '.join(FORMATS)}")
+    if not isinstance(task.version, int) or isinstance(task.version, bool) or task.version < 1:
+        raise TaskError(f"task {task.name!r}: version {task.version!r} must be an integer >= 1")
+    for language in task.languages:
+        try:
+            key = langtable.normalize(language)
+        except LanguageError as err:
+            raise TaskError(f"task {task.name!r}: {err}") from None
+        if key != language:
+            raise TaskError(f"task {task.name!r}: language {language!r} is not a key of the language "
+                            f"table; declare {key!r} and keep the dataset's code in lang_codes, e.g. "
+                            f"{{{key!r}: {language!r}}}")
+    stray = sorted(set(task.lang_codes) - set(task.languages))
+    if stray:
+        raise TaskError(f"task {task.name!r}: lang_codes names {', '.join(stray)}, which are not among "
+                        "its languages; lang_codes maps each declared language to the dataset's code")
+    revision = task.hub.revision if task.hub else ""
+    if 7 <= len(revision) < 40 and set(revision.casefold()) <= _HEX:
+        raise TaskError(f"task {task.name!r}: Hub revision {revision!r} looks like an abbreviated commit; "
+                        "give the full 40-character SHA (identities key on the exact string)")
+
+
+def register(task: Task) -> Task:
+    """Add a declaration to the registry after checking it (see `_check_declaration`)."""
+    _check_declaration(task)
     _REGISTRY[task.name] = task
     return task
 

@@ -7,10 +7,11 @@ label (the hidden test sets: label "" or -1) is dropped. The official test
 labels of all three are hidden, so their validation split serves as both dev
 and test here.
 
-Hub sources: Rowan/hellaswag and allenai/cosmos_qa are loading-script
-datasets on their main branches, which datasets >= 4 no longer runs; they are
-pinned to Parquet commits of the same data (see each declaration).
-tau/commonsense_qa is Parquet on main.
+Hub sources: datasets >= 4 no longer runs loading scripts, so each is pinned
+to a commit that holds only Parquet files: Rowan/hellaswag's history held
+hellaswag.py until 049e808; allenai/cosmos_qa's main still holds only its
+script, and the pin is the Hub's own Parquet export; tau/commonsense_qa is
+Parquet throughout (see each declaration).
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ register(Task(
     name="hellaswag", format="multiple_choice", metric="accuracy",
     description="HellaSwag: pick the plausible continuation of an event description (4 endings)",
     labels=("0", "1", "2", "3"), convert=_hellaswag,
-    # main holds only hellaswag.py; 9c75cc0 (refs/pr/7, "Convert dataset to Parquet") holds the
-    # same splits as data/{train,validation,test}-00000-of-00001.parquet.
-    hub=HubSource("Rowan/hellaswag", None, revision="9c75cc00ec2e1f93893cbd25ba617ee30eb70d88",
+    # 9c75cc0 (the earlier pin) still holds hellaswag.py beside the Parquet files, so datasets >= 4
+    # refuses it ("Dataset scripts are no longer supported"); the commits from 049e808 on hold only
+    # data/{train,validation,test}-00000-of-00001.parquet. 218ec52 is main's head as served in
+    # 2026-09 (validation: 10,042 rows), loaded without a script by other projects on datasets 4.5.
+    hub=HubSource("Rowan/hellaswag", None, revision="218ec52e09a7e7462a5400043bb9a69a41d06b76",
                   splits={"train": "train", "dev": "validation", "test": "validation"}),
+    published_train_size=39_905,  # Zellers et al. 2019
     licence="MIT", citation="Zellers et al. 2019",
 ))
 
@@ -58,6 +62,7 @@ register(Task(
     labels=CSQA_KEYS, convert=_commonsenseqa,
     hub=HubSource("tau/commonsense_qa", None, revision="94630fe30dad47192a8546eb75f094926d47e155",
                   splits={"train": "train", "dev": "validation", "test": "validation"}),
+    published_train_size=9_741,  # Talmor et al. 2019 (random split)
     licence="MIT", citation="Talmor et al. 2019",
 ))
 
@@ -101,5 +106,6 @@ register(Task(
     hub=HubSource("allenai/cosmos_qa", None, revision="ed50fe83db62b355759053b1cd5eef344ee371e0",
                   splits={"train": "train", "dev": "validation", "test": "validation"}),
     readers={"csv.gz": _read_csv_gz}, locate=_locate_cosmosqa,
+    published_train_size=25_262,  # Huang et al. 2019
     licence="CC BY 4.0", citation="Huang et al. 2019",
 ))

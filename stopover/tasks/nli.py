@@ -17,6 +17,7 @@ register(Task(
     labels=NLI_LABELS, source_labels=NLI_LABELS, columns=_PAIR,
     hub=HubSource("nyu-mll/glue", "mnli", splits={"train": "train", "dev": "validation_matched",
                                                    "test": "validation_mismatched"}),
+    published_train_size=392_702,  # GLUE's MNLI train
     licence="OANC / CC BY-SA 3.0 and others (see GLUE)", citation="Williams et al. 2018",
 ))
 
@@ -25,6 +26,7 @@ register(Task(
     description="SNLI: 3-way entailment over image captions (part of ANLI+)",
     labels=NLI_LABELS, source_labels=NLI_LABELS, columns=_PAIR,
     hub=HubSource("stanfordnlp/snli", None, splits={"train": "train", "dev": "validation", "test": "test"}),
+    published_train_size=549_367,  # Bowman et al. 2015: 550,152 pairs less the 785 without a gold label
     licence="CC BY-SA 4.0", citation="Bowman et al. 2015",
 ))
 
@@ -35,6 +37,7 @@ register(Task(
     hub=HubSource("facebook/anli", None, splits={"train": "train_r1+train_r2+train_r3",
                                                   "dev": "dev_r1+dev_r2+dev_r3",
                                                   "test": "test_r1+test_r2+test_r3"}),
+    published_train_size=162_865,  # Nie et al. 2020: r1-r3 train, 16,946 + 45,460 + 100,459
     licence="CC BY-NC 4.0", citation="Nie et al. 2020",
 ))
 
@@ -43,12 +46,13 @@ register(Task(
     description="ANLI+ (Phang et al. 2020): ANLI r1-r3 + MNLI + SNLI training data, ANLI dev/test",
     labels=NLI_LABELS, source_labels=NLI_LABELS, columns=_PAIR,
     union_of=("anli", "mnli", "snli"), eval_from="anli",
+    published_train_size=1_104_934,  # the sum of ANLI's, MNLI's and SNLI's (Phang et al. 2020)
     licence="see anli, mnli, snli", citation="Phang et al. 2020",
 ))
 
 XNLI_LANGS = {
     "eng": "en", "ara": "ar", "bul": "bg", "deu": "de", "ell": "el", "spa": "es", "fra": "fr",
-    "hin": "hi", "rus": "ru", "swh": "sw", "tha": "th", "tur": "tr", "urd": "ur", "vie": "vi", "zho": "zh",
+    "hin": "hi", "rus": "ru", "swa": "sw", "tha": "th", "tur": "tr", "urd": "ur", "vie": "vi", "zho": "zh",
 }
 
 register(Task(
@@ -60,5 +64,6 @@ register(Task(
     hub=HubSource("google/xtreme", "XNLI", splits={"dev": "validation", "test": "test"},
                   language_column="language"),
     train_task="mnli", splits=("dev", "test"),
+    published_test_size=5_010,  # per language (Hu et al. 2020, Table 1)
     licence="CC BY-NC 4.0", citation="Conneau et al. 2018",
 ))

@@ -8,6 +8,7 @@ register(Task(
     labels=("not_duplicate", "duplicate"), source_labels=("not_duplicate", "duplicate"),
     columns={"text_a": "question1", "text_b": "question2", "label": "label"},
     hub=HubSource("nyu-mll/glue", "qqp", splits={"train": "train", "dev": "validation", "test": "validation"}),
+    published_train_size=363_846,  # GLUE's QQP train
     licence="Quora terms (non-commercial research)", citation="Iyer et al. 2017",
 ))
 
@@ -22,5 +23,7 @@ register(Task(
     source_labels=("different", "paraphrase"), columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"},
     hub=HubSource("google/xtreme", "PAWS-X.{lang}", splits={"train": "train", "dev": "validation",
                                                              "test": "test"}),
+    # Hu et al. 2020, Table 1: English train; test per language
+    published_train_size=49_401, published_test_size=2_000,
     licence="PAWS-X: free use with attribution (Google)", citation="Yang et al. 2019",
 ))

@@ -52,6 +52,7 @@ register(Task(
     hub=HubSource("rajpurkar/squad", "plain_text", revision="7b6d24c440a36b6815f21b70d25016731768db1f",
                   splits={"train": "train", "dev": "validation", "test": "validation"}),
     readers=SQUAD_READERS, locate=_squad_release("1.1"),
+    published_train_size=87_599,  # Rajpurkar et al. 2016
     licence="CC BY-SA 4.0", citation="Rajpurkar et al. 2016",
 ))
 
@@ -61,6 +62,7 @@ register(Task(
     hub=HubSource("rajpurkar/squad_v2", "squad_v2",
                   splits={"train": "train", "dev": "validation", "test": "validation"}),
     readers=SQUAD_READERS, locate=_squad_release("2.0"),
+    published_train_size=130_319,  # Rajpurkar et al. 2018
     licence="CC BY-SA 4.0", citation="Rajpurkar et al. 2018",
 ))
 
@@ -84,6 +86,7 @@ register(Task(
     hub=HubSource("google/xtreme", "XQuAD.{lang}", splits={"test": "validation"}),
     readers=SQUAD_READERS, locate=_locate_xquad,
     train_task="squad", splits=("test",),
+    published_test_size=1_190,  # per language (Hu et al. 2020, Table 1)
     licence="CC BY-SA 4.0", citation="Artetxe et al. 2020",
 ))
 
@@ -158,5 +161,6 @@ register(Task(
                   filter=IdPrefixFilter()),
     readers={"json": _read_tydiqa, "json.gz": _read_tydiqa}, locate=_locate_tydiqa,
     splits=("train", "test"),
+    published_train_size=3_696,  # TyDi QA-GoldP's English train (Hu et al. 2020, Table 1)
     licence="Apache 2.0", citation="Clark et al. 2020",
 ))

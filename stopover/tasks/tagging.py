@@ -244,6 +244,7 @@ register(Task(
                                                            "test": "test"}),
     convert=tags_by_position("pos_tags", UPOS),
     readers={"conllu": read_ud, "conllu.gz": read_ud}, locate=locate_ud,
+    published_train_size=21_253,  # English UD train (Hu et al. 2020, Table 1)
     licence="per treebank: CC BY-SA, CC BY-NC-SA and others (see each UD treebank)",
     citation="Nivre et al. 2020 (UD); Hu et al. 2020 (XTREME)",
 ))
@@ -257,6 +258,7 @@ register(Task(
                                                            "test": "test"}),
     convert=tags_by_position("ner_tags", PANX_TAGS),
     readers={"iob": read_panx, "iob.gz": read_panx},
+    published_train_size=20_000,  # English WikiANN train (Hu et al. 2020, Table 1)
     licence="ODC-BY (WikiANN)", citation="Pan et al. 2017; Rahimi et al. 2019; Hu et al. 2020",
 ))
 
@@ -266,6 +268,7 @@ register(Task(
     labels=(),  # open: built from the training file (ccg_tag_set)
     readers={"ccg": read_ccg, "ccg.gz": read_ccg}, locate=locate_ccg,
     local_only=True, missing_data=CCG_MISSING,
+    published_train_size=39_604,  # CCGbank sections 02-21 (Hockenmaier & Steedman 2007)
     format_options=TaggingOptions(tag_set=ccg_tag_set, max_tags=CCG_MAX_TAGS, unknown_tag=CCG_UNKNOWN),
     licence="LDC User Agreement (CCGbank, LDC2005T13)", citation="Hockenmaier & Steedman 2007",
 ))
