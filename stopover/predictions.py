@@ -112,7 +112,6 @@ def write_predictions(stage_dir: str | Path, task_name: str, language: str,
     the mode a plain `open()` would give it under the process's umask.
     """
     path = predictions_path(stage_dir, task_name, language)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lines = []
     for n, record in enumerate(records):
         if not isinstance(record, dict):
@@ -123,11 +122,17 @@ def write_predictions(stage_dir: str | Path, task_name: str, language: str,
         except (TypeError, ValueError) as err:
             raise DataError(f"predictions for {task_name}/{language}: record {n} is not JSON ({err}); "
                             "records hold str, int, float, bool, None, lists and dicts only") from None
-    payload = "".join(line + "\n" for line in lines)
+    atomic_write(path, "".join(line + "\n" for line in lines))
+    return path
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` via a temp file and a rename, with the mode the umask gives."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(payload)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_current_umask())
@@ -136,7 +141,6 @@ def write_predictions(stage_dir: str | Path, task_name: str, language: str,
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
 
 
 def read_predictions(stage_dir: str | Path, task_name: str, language: str) -> list[dict[str, Any]]:
