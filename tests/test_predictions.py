@@ -245,3 +245,15 @@ def test_classification_predict_attaches_probabilities():
         assert len(probs) == 3 and sum(probs) == pytest.approx(1.0, abs=1e-6)
         assert max(range(3), key=probs.__getitem__) == label == record["label"]
     assert score_records(task, records, "deu") == fmt.score(task, examples, preds, "deu")
+
+
+def test_rescoring_needs_no_torch(tmp_path):
+    import subprocess
+    import sys
+
+    run = build_run(tmp_path, ("xnli", "xquad", "hellaswag"))
+    code = ("import sys; from stopover.predictions import rescore_run; rows, problems = rescore_run(sys.argv[1]); "
+            "assert rows and not problems; assert 'torch' not in sys.modules, 'torch imported'")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
