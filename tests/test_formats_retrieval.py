@@ -120,6 +120,10 @@ def test_predict_records_the_layer_it_used(vectors):
     assert preds.side["similarity"][0] == pytest.approx(1.0)
     preds = FORMAT.predict(fake_model(12), feats, examples, TATOEBA, None, 8)
     assert preds.side["layer"] == 7
+    # the pipeline resolves the layer (override, base model) once and hands it over in the task
+    layer = retrieval_layer(fake_model(12), TATOEBA, model_source="embedded:multilingual-e5-small")
+    preds = FORMAT.predict(fake_model(12), feats, examples, retrieval.with_layer(TATOEBA, layer), None, 8)
+    assert preds.side["layer"] == 12 and retrieval.with_layer(BUCC, 3).format_options.neighbourhood == 4
 
 
 def test_no_training():

@@ -133,6 +133,14 @@ def retrieval_layer(model: Any, task: Any, override: int | None = None, *,
     return max(1, min(layers, round(fraction * layers)))
 
 
+def with_layer(task: Any, layer: int) -> Any:
+    """A copy of `task` whose retrieval options fix `layer` (how the pipeline hands `predict`
+    the layer it resolved with `retrieval_layer(..., override, model_source=...)`)."""
+    from dataclasses import replace
+
+    return replace(task, format_options=replace(options_for(task, RetrievalOptions), layer=int(layer)))
+
+
 def _device(model: Any) -> Any:
     """Where the encoder's weights are: the nearest-neighbour search runs there too."""
     try:
