@@ -307,7 +307,7 @@ def mine_candidates(source: dict[str, str], target: dict[str, str], embed: Any,
 class RetrievalFormat:
     name = "retrieval"
     # Bumped whenever featurising, the head or decoding changes: part of every stage identity.
-    version = 1
+    version = 2  # 2: fp32 search under autocast; sentence embedders embed with their last layer
     trains = False  # nothing is trained: the encoder embeds as it is
 
     def build_model(self, encoder_path: str, task: Any):
