@@ -193,8 +193,14 @@ def rescore_stage(stage_dir: str | Path) -> dict[tuple[str, str], dict[str, floa
     out: dict[tuple[str, str], dict[str, float]] = {}
     for task_name, language in stage_predictions(stage_dir):
         task = get_task(task_name)
-        out[(task_name, language)] = score_records(task, read_predictions(stage_dir, task_name, language),
-                                                   language)
+        records = read_predictions(stage_dir, task_name, language)
+        try:
+            out[(task_name, language)] = score_records(task, records, language)
+        except (KeyError, TypeError, AttributeError) as err:
+            # a hand-edited or foreign file: say which, rather than a traceback from a format
+            field = f"field {err}" if isinstance(err, KeyError) else f"a value ({err})"
+            raise DataError(f"{predictions_path(stage_dir, task_name, language)}: a record lacks or has a bad "
+                            f"{field} for a {task.format} task; see docs/results.md for the record fields") from None
     return out
 
 

@@ -164,6 +164,9 @@ def test_bad_records_and_names_are_one_line_errors(tmp_path):
     (tmp_path / "predictions" / "xnli" / "fra.jsonl").write_text('{"id": "0"}\nnot json\n', encoding="utf-8")
     with pytest.raises(DataError, match="fra.jsonl:2: not valid JSON"):
         read_predictions(tmp_path, "xnli", "fra")
+    write_predictions(tmp_path, "xnli", "fra", [{"id": "0", "gold": "neutral", "prediction": "neutral"}])
+    with pytest.raises(DataError, match="fra.jsonl: a record lacks or has a bad field 'label'"):
+        rescore_stage(tmp_path)
 
 
 # ------------------------------------------------------------------ a run directory, by hand
