@@ -30,6 +30,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
 from stopover.errors import DataError, LanguageError
 
 #: stopover task -> (XTREME's task folder, labels as names (True) or as indices (False))

@@ -90,7 +90,6 @@ class MultipleChoiceFormat:
 
     def predict(self, model, features, examples, task, tokenizer, batch_size):
         from stopover.formats.batching import run_inference
-
         from stopover.predictions import Predictions
 
         rows = run_inference(model, features, batch_size, lambda f: self.collate(f, tokenizer),
