@@ -32,13 +32,16 @@ def encode(texts: list[str], model: Any, tokenizer: Any, *, layer: int = -1, bat
             `torch.inference_mode`; its train/eval mode is restored afterwards.
         tokenizer: the model's tokenizer (a fast tokenizer is fastest).
         layer: index into `hidden_states` (0 = embedding output, -1 = last
-            layer; XTREME's retrieval uses a middle layer, e.g. 8 of XLM-R large's 24).
+            layer; XTREME's retrieval uses a middle layer: hidden layer 14 of XLM-R
+            large's 24 on Tatoeba, 8 on BUCC).
         batch_size: texts per forward pass.
         max_length: texts are truncated to this many tokens (specials included).
         normalize: scale each vector to unit L2 norm.
 
     Returns:
         float32 array of shape (len(texts), hidden), row i the embedding of texts[i].
+        Pooling runs in float32 even when the model runs under bf16 autocast,
+        so a summed mean over long sentences does not lose digits.
     """
     import numpy as np
     import torch
@@ -68,7 +71,7 @@ def encode(texts: list[str], model: Any, tokenizer: Any, *, layer: int = -1, bat
                 features = [{"input_ids": ids[i], "attention_mask": [1] * len(ids[i])} for i in chunk]
                 batch = tokenizer.pad(features, padding=True, return_tensors="pt")
                 batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-                states = model(**batch, output_hidden_states=True).hidden_states[layer]
+                states = model(**batch, output_hidden_states=True).hidden_states[layer].float()
                 mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
                 pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
                 vectors = pooled.float().cpu().numpy()

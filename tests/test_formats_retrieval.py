@@ -64,6 +64,68 @@ def test_layer_choice():
         retrieval_layer(fake_model(12), replace(TATOEBA, format_options=RetrievalOptions(layer=13)))
 
 
+def named_model(layers: int, name: str = "", **hint):
+    return SimpleNamespace(config=SimpleNamespace(num_hidden_layers=layers, name_or_path=name, **hint))
+
+
+def test_sentence_embedders_use_their_last_layer():
+    e5 = named_model(12, "/home/u/.cache/stopover/embedded/multilingual-e5-small/1571fc982750/model")
+    assert retrieval_layer(e5, TATOEBA) == 12 and retrieval_layer(e5, BUCC) == 12
+    assert retrieval_layer(named_model(24, "xlm-roberta-large"), TATOEBA) == 14  # MLM encoder: XTREME's
+    stage = named_model(12, "runs/x/stages/abc/encoder")  # fine-tuned from e5: the run's base model says so
+    assert retrieval_layer(stage, TATOEBA) == 7
+    assert retrieval_layer(stage, TATOEBA, model_source="embedded:multilingual-e5-small") == 12
+    assert retrieval_layer(stage, TATOEBA, model_source="intfloat/multilingual-e5-base") == 12
+    assert retrieval_layer(named_model(12, "x", sentence_embedder=True), TATOEBA) == 12  # a config hint
+    assert retrieval_layer(named_model(12, "intfloat/multilingual-e5-small", sentence_embedder=False),
+                           TATOEBA) == 7  # the hint wins over the name
+    assert retrieval_layer(named_model(12).config, TATOEBA) == 7  # a config alone will do
+
+
+def test_the_config_override_wins_and_is_checked():
+    e5 = named_model(12, "multilingual-e5-small")
+    assert retrieval_layer(e5, TATOEBA, 7) == 7
+    assert retrieval_layer(named_model(12), TATOEBA, -1) == 12  # recorded as its non-negative index
+    assert retrieval_layer(named_model(12), replace(TATOEBA, format_options=RetrievalOptions(layer=3)), 5) == 5
+    with pytest.raises(TaskError, match="outside 0..12"):
+        retrieval_layer(e5, TATOEBA, 13)
+    with pytest.raises(TaskError, match="must be an integer"):
+        retrieval_layer(e5, TATOEBA, "8")
+
+
+def test_search_runs_in_fp32_under_bf16_autocast():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    q, d = unit(rng.normal(size=(20, 64))), unit(rng.normal(size=(30, 64)))
+    exact = q @ d.T
+    # English query e0; the right sentence (index 1) beats index 0 by 2e-5 in cosine, which bf16
+    # (about 3 significant digits) rounds to a tie, and ties go to the lower index.
+    near_q, near_d = unit([[1.0, 0.0]]), unit([[1.0, 0.021], [1.0, 0.02]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        sims, inds = knn(q, d, 3)
+        assert retrieval.nearest(near_q, near_d) == [1]
+        pairs = margin_mine(q, d, k=4)
+    assert sims.dtype == np.float32
+    assert np.allclose(sims, np.take_along_axis(exact, inds, 1), atol=1e-6)
+    assert pairs == margin_mine(q, d, k=4)  # the same mining with autocast off
+
+
+def test_predict_records_the_layer_it_used(vectors):
+    e = np.eye(32)
+    vectors.update({"s0": e[0], "s1": e[1], "t0": e[0], "t1": e[1] + 0.5 * e[0]})
+    examples = [{"source": "s0", "target": "t0"}, {"source": "s1", "target": "t1"}]
+    feats = FORMAT.featurize(examples, None, TATOEBA, 32, train=False)
+    preds = FORMAT.predict(named_model(12, "multilingual-e5-small"), feats, examples, TATOEBA, None, 8)
+    assert preds == [0, 1] and preds.side["layer"] == 12
+    assert preds.side["similarity"][0] == pytest.approx(1.0)
+    preds = FORMAT.predict(fake_model(12), feats, examples, TATOEBA, None, 8)
+    assert preds.side["layer"] == 7
+    # the pipeline resolves the layer (override, base model) once and hands it over in the task
+    layer = retrieval_layer(fake_model(12), TATOEBA, model_source="embedded:multilingual-e5-small")
+    preds = FORMAT.predict(fake_model(12), feats, examples, retrieval.with_layer(TATOEBA, layer), None, 8)
+    assert preds.side["layer"] == 12 and retrieval.with_layer(BUCC, 3).format_options.neighbourhood == 4
+
+
 def test_no_training():
     with pytest.raises(TaskError, match="no training"):
         FORMAT.featurize([{"source": "a", "target": "b"}], None, TATOEBA, 32, train=True)

@@ -24,7 +24,10 @@ XLM-R large); so the projection here reads the embeddings of whatever encoder
 the model holds at call time (`TiedProjection`), and tying survives the swap.
 
 Prediction: for each example, (predicted ids, original ids) at its masked
-positions; score: accuracy over all masked tokens (`accuracy`).
+positions; score: accuracy over all masked tokens (`accuracy`). Records
+(stopover.predictions): id, gold and prediction (the original and the
+predicted token ids at the masked positions). No XTREME export: continued MLM
+is an intermediate objective, not a benchmark task.
 """
 
 from __future__ import annotations
@@ -156,6 +159,15 @@ class MaskedLMFormat:
         pred = [p for ps, _ in predictions for p in ps]
         gold = [g for _, gs in predictions for g in gs]
         return accuracy(pred, gold)
+
+    def records(self, task, examples, predictions, language):
+        return [{"id": str(i), "gold": [int(g) for g in gs], "prediction": [int(p) for p in ps]}
+                for i, (ps, gs) in enumerate(predictions)]
+
+    def score_records(self, task, records, language):
+        from stopover.metrics import accuracy
+
+        return accuracy([p for r in records for p in r["prediction"]], [g for r in records for g in r["gold"]])
 
 
 FORMAT = MaskedLMFormat()

@@ -9,7 +9,13 @@ connect to. A feature holds all choices of one example (`input_ids[c]` is
 choice c); padding is dynamic, to the longest choice in the batch.
 
 Model: `AutoModelForMultipleChoice` (a linear scorer on <s>, softmax over the
-choices). Prediction: argmax over choices; metric: accuracy.
+choices). Prediction: argmax over choices (the softmax over the choices rides
+along in `Predictions.side["probabilities"]`); metric: accuracy.
+
+Records (stopover.predictions): id, gold and prediction (choice indices, or
+the task's label names where it declares them), gold_label and label
+(indices), probabilities over the choices. XTREME export (XCOPA's layout):
+one JSON object {"label": index} per line.
 """
 
 from __future__ import annotations
@@ -84,14 +90,34 @@ class MultipleChoiceFormat:
 
     def predict(self, model, features, examples, task, tokenizer, batch_size):
         from stopover.formats.batching import run_inference
+        from stopover.predictions import Predictions
 
-        return run_inference(model, features, batch_size, lambda f: self.collate(f, tokenizer),
-                             lambda out: out.logits.argmax(-1).tolist())
+        rows = run_inference(model, features, batch_size, lambda f: self.collate(f, tokenizer),
+                             lambda out: list(zip(out.logits.argmax(-1).tolist(),
+                                                  out.logits.float().softmax(-1).tolist())))
+        return Predictions([label for label, _ in rows], probabilities=[probs for _, probs in rows])
 
     def score(self, task, examples, predictions, language):
         from stopover.metrics import accuracy
 
         return accuracy(predictions, [ex["label"] for ex in examples])
+
+    def records(self, task, examples, predictions, language):
+        from stopover.predictions import label_records
+
+        return label_records(task, examples, predictions)
+
+    def score_records(self, task, records, language):
+        from stopover.metrics import accuracy
+
+        return accuracy([r["label"] for r in records], [r["gold_label"] for r in records])
+
+    def xtreme_files(self, task, records, *, label_names=True):
+        import json
+
+        return {"suffix": "jsonl",
+                "predictions": "".join(json.dumps({"label": r["label"]}) + "\n" for r in records),
+                "labels": "".join(json.dumps({"label": r["gold_label"]}) + "\n" for r in records)}
 
 
 FORMAT = MultipleChoiceFormat()

@@ -24,10 +24,15 @@ class TaggingOptions:
 
 @dataclass(frozen=True)
 class RetrievalOptions:
-    """Which encoder layer embeds sentences and how neighbours are searched."""
+    """Which encoder layer embeds sentences and how neighbours are searched.
 
-    layer: int | None = None  # an index into hidden_states (0 = embeddings); overrides layer_fraction
-    layer_fraction: float = 14 / 24  # XTREME's layer 14 of 24 (XLM-R large, Tatoeba)
+    The layer rule (stopover.formats.retrieval.retrieval_layer): the run config's
+    per-task layer, else `layer`, else the last layer for encoders trained as
+    sentence embedders (e5, LaBSE), else `round(layer_fraction * num_layers)`.
+    """
+
+    layer: int | None = None  # an index into hidden_states (0 = embeddings); overrides the rest
+    layer_fraction: float = 14 / 24  # XTREME's layer 14 of 24 (XLM-R large, Tatoeba); MLM-pretrained encoders
     queries: str = "target"  # Tatoeba: search with the English side, as XTREME does
     neighbourhood: int = 4  # k of LASER/XTREME margin mining (BUCC)
 

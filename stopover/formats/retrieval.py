@@ -6,13 +6,31 @@ intermediate stage (or the pretrained one), and both sides are embedded with
 mask, special tokens included, as XTREME's scripts pool), then compared by
 cosine similarity.
 
-Which layer: `RetrievalOptions.layer` (`Task.format_options`) (an index into `hidden_states`, 0 = the
-embedding output) when given, else `round(layer_fraction * num_layers)`.
-XTREME's scripts use hidden layer 14 of 24 for XLM-R large on Tatoeba
-(`run_tatoeba.sh`: `--specific_layer 13` over the 24 transformer layers) and
-layer 8 of 24 on BUCC (`run_bucc2018.sh`: `--specific_layer 7`); for mBERT
-both are 8 of 12. As fractions (14/24 and 8/24) they scale to any depth:
-12-layer models get layers 7 and 4, XLM-R large gets exactly XTREME's.
+Which layer (`retrieval_layer`, first rule that applies; the layer used is
+returned in `Predictions.side["layer"]` so the pipeline can record it):
+  1. an explicit override (the run config's per-task setting, passed by the
+     pipeline), else `RetrievalOptions.layer` (`Task.format_options`): an
+     index into `hidden_states`, 0 = the embedding output;
+  2. an encoder trained as a sentence embedder (multilingual-e5, LaBSE,
+     sentence-transformers models; see `is_sentence_embedder`) embeds with
+     its LAST layer, the one its contrastive objective trained: the embedded
+     e5-small loses 2.6 to 37 Tatoeba points at the middle layer (deu 94.6 vs
+     97.2, jav 31.2 vs 68.3);
+  3. otherwise (encoders pretrained with MLM: XLM-R, mBERT) XTREME's middle
+     layer as a fraction of the depth, `round(layer_fraction * num_layers)`.
+XTREME's scripts embed with hidden layer 14 of 24 for XLM-R large on Tatoeba
+(`run_tatoeba.sh`: `--specific_layer 13` over the 24 transformer layers,
+0-based) and layer 8 of 24 on BUCC (`run_bucc2018.sh`: `--specific_layer 7`);
+as fractions (14/24, 8/24) they scale to any depth, so a 12-layer model
+(XLM-R base, mBERT) gets hidden layer 7 on Tatoeba and 4 on BUCC. (XTREME ran
+mBERT at its `--specific_layer 7`, hidden layer 8 of 12; set `layer: 8` to
+reproduce that.)
+
+Precision: the similarity search and the margin scores always run in fp32,
+also when the encoder ran under bf16 autocast (`evaluation.precision`):
+embeddings are pooled and returned in float32 and `knn` switches autocast off,
+as XTREME searches float32 embeddings with faiss. A bf16 search moves Tatoeba
+accuracy by up to 1.4 points on identical embeddings.
 
 Tatoeba (metric `tatoeba`): examples are line-parallel pairs
 {"source": non-English, "target": English}. XTREME's `similarity_search`
@@ -36,6 +54,15 @@ sentences that occur more than once on a side never form a pair (XTREME's
 gold (`metrics.bucc_optimal_threshold`) is applied to the test candidates
 (`metrics.bucc_extract`), and F1 is over (source id, target id) pairs. The
 prediction of a test source row is the target id it was paired with, or None.
+
+Records (stopover.predictions): Tatoeba: id (the query's position), gold and
+prediction (indices into the searched side), similarity (cosine of the
+retrieved sentence). BUCC: one record per row: id (the row's position), kind
+(source / target / gold), source_id, target_id; a source row adds prediction
+(the paired target id or None), gold (its gold target ids), and for a mined
+pair its margin score and the threshold. XTREME export: Tatoeba one retrieved
+index per line; BUCC one `source<TAB>target` pair per line, ids without the
+part prefix (`de-000001`).
 """
 
 from __future__ import annotations
@@ -55,20 +82,63 @@ SAMPLE, TEST = "sample", "test"  # BUCC id namespaces: threshold tuning, evaluat
 # ------------------------------------------------------------------ embeddings
 
 
-def retrieval_layer(model: Any, task: Any) -> int:
-    """The hidden_states index to embed with (see the module docstring)."""
-    layers = int(model.config.num_hidden_layers)
+# Model families trained as sentence embedders (contrastive objectives on the pooled last
+# layer), matched case-insensitively in the model's source or config name.
+SENTENCE_EMBEDDERS = ("multilingual-e5", "/e5-", "labse", "sentence-transformers/",
+                      "bge-m3", "gte-multilingual")
+
+
+def is_sentence_embedder(config: Any, model_source: str | None = None) -> bool:
+    """Whether an encoder was trained as a sentence embedder (and so embeds with its last layer).
+
+    A `sentence_embedder` attribute in the model config decides when present
+    (it survives `save_pretrained`, so fine-tuned copies keep it); otherwise
+    the model's source (the run's `model`, e.g. `embedded:multilingual-e5-small`
+    or a Hub id) or its config's `name_or_path` names one of SENTENCE_EMBEDDERS.
+    """
+    hint = getattr(config, "sentence_embedder", None)
+    if hint is not None:
+        return bool(hint)
+    names = [model_source or "", str(getattr(config, "name_or_path", "") or ""),
+             str(getattr(config, "_name_or_path", "") or "")]
+    return any(family in name.lower() for name in names for family in SENTENCE_EMBEDDERS)
+
+
+def retrieval_layer(model: Any, task: Any, override: int | None = None, *,
+                    model_source: str | None = None) -> int:
+    """The hidden_states index (0..num_layers) to embed with; the rules are in the module docstring.
+
+    `model` is the encoder or its config; `override` is the run config's
+    per-task layer; `model_source` the run's base model (so an encoder
+    fine-tuned from e5 keeps e5's rule). Negative layers count from the end
+    and are returned as their non-negative index, so the recorded layer is unambiguous.
+    """
+    config = getattr(model, "config", model)
+    layers = int(config.num_hidden_layers)
     opts = options_for(task, RetrievalOptions)
-    if opts.layer is not None:
-        layer = int(opts.layer)
-        if not -(layers + 1) <= layer <= layers:
-            raise TaskError(f"task {task.name!r}: retrieval layer = {layer} is outside 0..{layers} "
+    explicit = override if override is not None else opts.layer
+    if explicit is not None:
+        if isinstance(explicit, bool) or not isinstance(explicit, int):
+            raise TaskError(f"task {task.name!r}: retrieval layer = {explicit!r} must be an integer "
+                            f"(a hidden_states index, 0..{layers})")
+        if not -(layers + 1) <= explicit <= layers:
+            raise TaskError(f"task {task.name!r}: retrieval layer = {explicit} is outside 0..{layers} "
                             "for this model")
-        return layer
+        return explicit % (layers + 1)
+    if is_sentence_embedder(config, model_source):
+        return layers
     fraction = float(opts.layer_fraction)
     if not 0.0 <= fraction <= 1.0:
         raise TaskError(f"task {task.name!r}: retrieval layer_fraction = {fraction} must be in [0, 1]")
     return max(1, min(layers, round(fraction * layers)))
+
+
+def with_layer(task: Any, layer: int) -> Any:
+    """A copy of `task` whose retrieval options fix `layer` (how the pipeline hands `predict`
+    the layer it resolved with `retrieval_layer(..., override, model_source=...)`)."""
+    from dataclasses import replace
+
+    return replace(task, format_options=replace(options_for(task, RetrievalOptions), layer=int(layer)))
 
 
 def _device(model: Any) -> Any:
@@ -97,7 +167,8 @@ def knn(queries: np.ndarray, database: np.ndarray, k: int, *, device: Any = None
     Runs with torch on `device` (the encoder's: a GPU makes full-size BUCC,
     ~400k sentences a side, a matter of seconds) in blocks, so memory stays at
     block x db_block scores whatever the corpus size. Equal scores are ordered
-    by database index.
+    by database index. Always fp32: autocast (bf16 evaluation) is switched off
+    here, so the caller's precision setting never reaches the search.
     """
     import torch
 
@@ -112,7 +183,9 @@ def knn(queries: np.ndarray, database: np.ndarray, k: int, *, device: Any = None
     if k == 0 or nq == 0:
         return sims, inds
     db = torch.from_numpy(np.ascontiguousarray(database, dtype=np.float32)).to(device)
-    with torch.inference_mode():
+    # Under autocast a matmul would run in bf16 (3 significant digits): nearest neighbours and
+    # margins would then depend on the evaluation precision. XTREME searches in float32.
+    with torch.inference_mode(), torch.autocast(device_type=device.type, enabled=False):
         for qs in range(0, nq, block):
             q = torch.from_numpy(np.ascontiguousarray(queries[qs:qs + block], dtype=np.float32)).to(device)
             cand_s, cand_i = [], []
@@ -234,7 +307,7 @@ def mine_candidates(source: dict[str, str], target: dict[str, str], embed: Any,
 class RetrievalFormat:
     name = "retrieval"
     # Bumped whenever featurising, the head or decoding changes: part of every stage identity.
-    version = 1
+    version = 2  # 2: fp32 search under autocast; sentence embedders embed with their last layer
     trains = False  # nothing is trained: the encoder embeds as it is
 
     def build_model(self, encoder_path: str, task: Any):
@@ -258,29 +331,33 @@ class RetrievalFormat:
         raise TaskError("retrieval tasks have no training batches (they are evaluated zero-shot)")
 
     def predict(self, model, features, examples, task, tokenizer, batch_size):
+        from stopover.predictions import Predictions
+
         max_length = int(features[0]["max_length"]) if features else 128
         layer = retrieval_layer(model, task)
         device = _device(model)
 
         def embed(texts: list[str]) -> np.ndarray:
-            return _embed(texts, model, tokenizer, layer, batch_size, max_length)
+            # float32 whatever precision the encoder ran in: the search and margins are fp32
+            return np.asarray(_embed(texts, model, tokenizer, layer, batch_size, max_length), dtype=np.float32)
 
         if task.metric == "bucc":
-            return self._predict_bucc(examples, embed, task, device)
+            return self._predict_bucc(examples, embed, task, device, layer)
         if task.metric != "tatoeba":
             raise TaskError(f"task {task.name!r}: the retrieval format scores 'tatoeba' or 'bucc', "
                             f"not {task.metric!r}")
+        queries = options_for(task, RetrievalOptions).queries
+        if queries not in ("target", "source"):
+            raise TaskError(f"task {task.name!r}: retrieval queries = {queries!r}; use 'target' or 'source'")
         sources = embed([ex["source"] for ex in examples])
         targets = embed([ex["target"] for ex in examples])
-        queries = options_for(task, RetrievalOptions).queries
-        if queries == "target":
-            return nearest(targets, sources, device=device)
-        if queries == "source":
-            return nearest(sources, targets, device=device)
-        raise TaskError(f"task {task.name!r}: retrieval queries = {queries!r}; use 'target' or 'source'")
+        query, database = (targets, sources) if queries == "target" else (sources, targets)
+        sims, inds = knn(query, database, 1, device=device)
+        return Predictions(inds[:, 0].tolist(), similarity=sims[:, 0].tolist(), layer=layer, queries=queries)
 
-    def _predict_bucc(self, examples, embed, task, device) -> list[str | None]:
+    def _predict_bucc(self, examples, embed, task, device, layer):
         from stopover.metrics import bucc_extract, bucc_optimal_threshold
+        from stopover.predictions import Predictions
 
         parts = bucc_sides(examples)
         k = int(options_for(task, RetrievalOptions).neighbourhood)
@@ -298,12 +375,18 @@ class RetrievalFormat:
         else:
             mined = mine_candidates(parts[TEST]["source"], parts[TEST]["target"], embed, k, device=device)
         chosen = dict(bucc_extract(mined, threshold))  # one target per source (greedy mining)
+        margin: dict[tuple[str, str], float] = {}
+        for sid, tid, score in mined:
+            margin[(sid, tid)] = max(score, margin.get((sid, tid), score))
         out: list[str | None] = []
+        scores: list[float | None] = []
         for ex in examples:
             sid = ex.get("source_id") or ""
             is_sentence = bool(sid and ex.get("source") and _part(sid) == evaluated)
-            out.append(chosen.get(sid) if is_sentence else None)
-        return out
+            tid = chosen.get(sid) if is_sentence else None
+            out.append(tid)
+            scores.append(margin[(sid, tid)] if tid is not None else None)
+        return Predictions(out, scores=scores, threshold=float(threshold), layer=layer)
 
     def score(self, task, examples, predictions, language):
         from stopover.metrics import METRICS
@@ -314,6 +397,82 @@ class RetrievalFormat:
             predicted = [(ex["source_id"], p) for ex, p in zip(examples, predictions) if p]
             return METRICS["bucc"](predicted, parts[evaluated]["gold"])
         return METRICS[task.metric](predictions)
+
+    # ------------------------------------------------------------------ records
+
+    def records(self, task, examples, predictions, language):
+        from stopover.predictions import finite_or_none, side
+
+        if len(predictions) != len(examples):
+            raise DataError(f"task {task.name!r}: {len(predictions)} predictions for {len(examples)} rows; "
+                            "predict one result per row")
+        if task.metric == "bucc":
+            return _bucc_records(examples, predictions, side(predictions, "scores"),
+                                 side(predictions, "threshold"))
+        similarity = side(predictions, "similarity")
+        return [{"id": str(j), "gold": j, "prediction": int(p),
+                 "similarity": finite_or_none(similarity[j]) if similarity is not None else None}
+                for j, p in enumerate(predictions)]
+
+    def score_records(self, task, records, language):
+        from stopover.metrics import METRICS
+
+        if task.metric == "bucc":
+            evaluated = _evaluated_part(records)
+            gold = {(r["source_id"], r["target_id"]) for r in records
+                    if r["kind"] == "gold" and _part(r["source_id"]) == evaluated}
+            predicted = [(r["source_id"], r["prediction"]) for r in records
+                         if r["kind"] == "source" and r.get("prediction")]
+            return METRICS["bucc"](predicted, gold)
+        return METRICS[task.metric]([r["prediction"] for r in records], [r["gold"] for r in records])
+
+    def xtreme_files(self, task, records, *, label_names=True):
+        if task.metric == "bucc":
+            evaluated = _evaluated_part(records)
+
+            def bare(row_id: str) -> str:  # XTREME's ids carry no part prefix
+                return row_id.split("/", 1)[1] if "/" in row_id else row_id
+
+            pred = [(r["source_id"], r["prediction"]) for r in records if r["kind"] == "source" and r.get("prediction")]
+            gold = sorted((r["source_id"], r["target_id"]) for r in records
+                          if r["kind"] == "gold" and _part(r["source_id"]) == evaluated)
+            return {"suffix": "tsv",
+                    "predictions": "".join(f"{bare(s)}\t{bare(t)}\n" for s, t in pred),
+                    "labels": "".join(f"{bare(s)}\t{bare(t)}\n" for s, t in gold)}
+        return {"suffix": "tsv", "predictions": "".join(f"{r['prediction']}\n" for r in records),
+                "labels": "".join(f"{r['gold']}\n" for r in records)}
+
+
+def _evaluated_part(records: list[dict[str, Any]]) -> str:
+    """The BUCC part that is scored: the test part when there is one, else the sample."""
+    parts = {_part(r.get("source_id") or r.get("target_id") or "") for r in records}
+    return TEST if TEST in parts else SAMPLE
+
+
+def _bucc_records(examples: list[dict[str, Any]], predictions: list[Any], scores: list[Any] | None,
+                  threshold: float | None) -> list[dict[str, Any]]:
+    from stopover.predictions import finite_or_none
+
+    bucc_sides(examples)  # every row is one of the three kinds
+    gold_of: dict[str, list[str]] = {}
+    for ex in examples:
+        if ex.get("source_id") and ex.get("target_id") and not ex.get("source") and not ex.get("target"):
+            gold_of.setdefault(ex["source_id"], []).append(ex["target_id"])
+    out = []
+    for n, (ex, pred) in enumerate(zip(examples, predictions)):
+        sid, tid = ex.get("source_id") or "", ex.get("target_id") or ""
+        if sid and tid:
+            out.append({"id": str(n), "kind": "gold", "source_id": sid, "target_id": tid})
+        elif sid:
+            record = {"id": str(n), "kind": "source", "source_id": sid, "target_id": "",
+                      "gold": sorted(gold_of.get(sid, [])), "prediction": pred}
+            if pred is not None:
+                record["score"] = finite_or_none(scores[n]) if scores is not None else None
+                record["threshold"] = finite_or_none(threshold)
+            out.append(record)
+        else:
+            out.append({"id": str(n), "kind": "target", "source_id": "", "target_id": tid})
+    return out
 
 
 FORMAT = RetrievalFormat()

@@ -25,7 +25,16 @@ null_threshold (0.0); unanswerable is True for metric squad_v2.
 
 Predictions: the answer text of each example, in example order; `score`
 keys them by question id for the official scorers in stopover.metrics
-(squad_v1, squad_v2, mlqa), which return exact_match and f1.
+(squad_v1, squad_v2, mlqa), which return exact_match and f1. The decoder's
+span and null scores ride along in `Predictions.side["scores"]` and
+`["null_scores"]`.
+
+Records (stopover.predictions): id (the question id), question, gold (the
+gold answer texts), answer_starts, prediction (the answer text, "" = no
+answer), score and null_score (None when predict did not give them). XTREME
+export (XQuAD, MLQA, TyDi QA): predictions as one JSON object {id: answer};
+labels as a SQuAD-format file (data/paragraphs/qas with the gold answers),
+what `third_party/evaluate_squad.py` and `evaluate_mlqa.py` read.
 """
 
 from __future__ import annotations
@@ -281,20 +290,59 @@ class SpanQAFormat:
         answers = decode_answers(examples, features, logits, n_best=opts.n_best,
                                  max_answer_length=opts.max_answer_length, unanswerable=opts.unanswerable,
                                  null_threshold=opts.null_threshold)
-        return [a.text for a in answers]
+        from stopover.predictions import Predictions
+
+        return Predictions([a.text for a in answers], scores=[a.score for a in answers],
+                           null_scores=[a.null_score for a in answers])
 
     def score(self, task, examples, predictions, language):
-        from stopover import metrics
-
         preds, refs = _references(examples, predictions)
-        if task.metric == "squad_v1":
-            return metrics.squad_v1(preds, refs)
-        if task.metric == "squad_v2":
-            return metrics.squad_v2(preds, refs)
-        if task.metric == "mlqa":
-            return metrics.mlqa(preds, refs, language)
-        raise TaskError(f"task {task.name!r}: metric {task.metric!r} does not score extractive QA; "
-                        "use squad_v1, squad_v2 or mlqa")
+        return score_answers(task, preds, refs, language)
+
+    def records(self, task, examples, predictions, language):
+        from stopover.predictions import finite_or_none, side
+
+        _references(examples, predictions)  # one answer per question, unique ids
+        scores, nulls = side(predictions, "scores"), side(predictions, "null_scores")
+        return [{"id": str(ex["id"]), "question": ex.get("question") or "",
+                 "gold": list(ex["answers"]["text"]),
+                 "answer_starts": [int(a) for a in ex["answers"].get("answer_start", [])],
+                 "prediction": pred,
+                 "score": finite_or_none(scores[i]) if scores is not None else None,
+                 "null_score": finite_or_none(nulls[i]) if nulls is not None else None}
+                for i, (ex, pred) in enumerate(zip(examples, predictions))]
+
+    def score_records(self, task, records, language):
+        examples = [{"id": r["id"], "answers": {"text": r["gold"]}} for r in records]
+        preds, refs = _references(examples, [r["prediction"] for r in records])
+        return score_answers(task, preds, refs, language)
+
+    def xtreme_files(self, task, records, *, label_names=True):
+        import json
+
+        qas = [{"id": r["id"], "question": r.get("question", ""),
+                "answers": [{"text": text, "answer_start": start} for text, start in
+                            zip(r["gold"], r.get("answer_starts") or [-1] * len(r["gold"]))]}
+               for r in records]
+        # Contexts are not kept in the records: the scorers read only ids and answers.
+        labels = {"version": "1.1", "data": [{"title": task.name, "paragraphs": [{"context": "", "qas": qas}]}]}
+        predictions = {r["id"]: r["prediction"] for r in records}
+        return {"suffix": "json", "predictions": json.dumps(predictions, ensure_ascii=False, indent=1) + "\n",
+                "labels": json.dumps(labels, ensure_ascii=False) + "\n"}
+
+
+def score_answers(task: Any, preds: dict[str, str], refs: dict[str, list[str]], language: str) -> dict[str, float]:
+    """The task's QA metric over {id: answer} and {id: gold answers} (shared by score and score_records)."""
+    from stopover import metrics
+
+    if task.metric == "squad_v1":
+        return metrics.squad_v1(preds, refs)
+    if task.metric == "squad_v2":
+        return metrics.squad_v2(preds, refs)
+    if task.metric == "mlqa":
+        return metrics.mlqa(preds, refs, language)
+    raise TaskError(f"task {task.name!r}: metric {task.metric!r} does not score extractive QA; "
+                    "use squad_v1, squad_v2 or mlqa")
 
 
 FORMAT = SpanQAFormat()

@@ -26,6 +26,10 @@ built from the training file, and `TaggingOptions.unknown_tag`, the class that
 training maps rare tags to; gold tags are scored as they are (a rare tag
 is always an error, as in the supertagging literature) and the unknown class
 is never predicted.
+
+Records (stopover.predictions): id (the sentence's position), tokens, gold
+and prediction (one tag per word). XTREME export (PAN-X, UD POS): one tag per
+line, a blank line after each sentence, as XTREME's `read_tag` reads it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from __future__ import annotations
 from typing import Any
 
 from stopover.errors import ConfigError, DataError, ModelError, TaskError
-from stopover.formats.batching import pad_batch, run_inference
 from stopover.formats.options import TaggingOptions, options_for
 
 IGNORE = -100  # label of positions the loss skips
@@ -164,9 +167,13 @@ class TaggingFormat:
         return feats
 
     def collate(self, features, tokenizer):
+        from stopover.formats.batching import pad_batch
+
         return pad_batch(features, tokenizer.pad_token_id)
 
     def predict(self, model, features, examples, task, tokenizer, batch_size):
+        from stopover.formats.batching import run_inference
+
         names = tag_names(task)
         unknown = options_for(task, TaggingOptions).unknown_tag if not task.labels else None
         blocked = names.index(unknown) if unknown in names else None
@@ -192,15 +199,35 @@ class TaggingFormat:
         return preds
 
     def score(self, task, examples, predictions, language):
-        from stopover.metrics import METRICS, accuracy
+        return score_tags(task, predictions, [list(ex["tags"]) for ex in examples])
 
-        gold = [list(ex["tags"]) for ex in examples]
-        if task.metric == "accuracy":  # CCG: per-token accuracy over every sentence
-            for i, (p, g) in enumerate(zip(predictions, gold)):
-                if len(p) != len(g):
-                    raise DataError(f"tagging: sentence {i} has {len(p)} predicted tags but {len(g)} gold tags")
-            return accuracy([t for s in predictions for t in s], [t for s in gold for t in s])
-        return METRICS[task.metric](predictions, gold)
+    def records(self, task, examples, predictions, language):
+        if len(predictions) != len(examples):
+            raise DataError(f"task {task.name!r}: {len(predictions)} predictions for {len(examples)} sentences; "
+                            "predict one tag sequence per sentence")
+        return [{"id": str(i), "tokens": list(ex["tokens"]), "gold": list(ex["tags"]), "prediction": list(pred)}
+                for i, (ex, pred) in enumerate(zip(examples, predictions))]
+
+    def score_records(self, task, records, language):
+        return score_tags(task, [r["prediction"] for r in records], [r["gold"] for r in records])
+
+    def xtreme_files(self, task, records, *, label_names=True):
+        def conll(key: str) -> str:
+            return "".join("".join(tag + "\n" for tag in r[key]) + "\n" for r in records)
+
+        return {"suffix": "tsv", "predictions": conll("prediction"), "labels": conll("gold")}
+
+
+def score_tags(task: Any, predictions: list[list[str]], gold: list[list[str]]) -> dict[str, float]:
+    """The task's metric over predicted and gold tag sequences (shared by score and score_records)."""
+    from stopover.metrics import METRICS, accuracy
+
+    if task.metric == "accuracy":  # CCG: per-token accuracy over every sentence
+        for i, (p, g) in enumerate(zip(predictions, gold)):
+            if len(p) != len(g):
+                raise DataError(f"tagging: sentence {i} has {len(p)} predicted tags but {len(g)} gold tags")
+        return accuracy([t for s in predictions for t in s], [t for s in gold for t in s])
+    return METRICS[task.metric](predictions, gold)
 
 
 FORMAT = TaggingFormat()
