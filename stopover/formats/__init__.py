@@ -5,6 +5,11 @@ module and registers itself under the name tasks declare (`Task.format`).
 The pipeline and the training loop only talk to this protocol, so adding a
 format adds a module and touches nothing else.
 
+Every format also turns its predictions into per-example records and scores them again from
+those records alone (`records`, `score_records`), and most write XTREME's prediction files
+(`xtreme_files(task, records, *, label_names) -> (suffix, predictions text, labels text)`,
+optional: masked-LM has none), so saved predictions can be re-scored and exported.
+
 Features are plain dicts of lists (input_ids, attention_mask, labels, ...)
 plus `example_index`, the index of the example they came from (QA windows and
 long tagging sentences yield several features per example).
@@ -46,6 +51,14 @@ class Format(Protocol):
     def score(self, task: "Task", examples: list[dict[str, Any]], predictions: list[Any],
               language: str) -> dict[str, float]:
         """Metric name -> value (0-100) for the task's metric."""
+
+    def records(self, task: "Task", examples: list[dict[str, Any]], predictions: list[Any],
+                language: str) -> list[dict[str, Any]]:
+        """One JSON-able record per example: id, gold, prediction and the score inputs
+        (stopover.predictions writes them to `stages/<hash>/predictions/<task>/<lang>.jsonl`)."""
+
+    def score_records(self, task: "Task", records: list[dict[str, Any]], language: str) -> dict[str, float]:
+        """The metrics of `score`, recomputed from saved records alone (no model)."""
 
 
 _MODULES = {
