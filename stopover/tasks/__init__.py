@@ -82,9 +82,21 @@ class Task:
     readers: dict[str, Callable[..., list[dict[str, Any]]]] = field(default_factory=dict)
     locate: Callable[..., Any] | None = None
     companions: Callable[..., list[Any]] | None = None
+    # Languages beyond `languages` that local files may add (XTREME-R's, Romanian XQuAD, any UD
+    # treebank or Tatoeba pair): the language-table scheme that names their files ("iso1" for
+    # two-letter file codes, "tatoeba" for LASER's; ISO 639-3 where the table has no such code),
+    # or "" for the declared languages only. Their files must exist locally: there is no Hub config.
+    open_languages: str = ""
 
     def code(self, language: str) -> str:
-        return self.lang_codes.get(language, language)
+        if language in self.lang_codes or not self.open_languages or language in self.languages:
+            return self.lang_codes.get(language, language)
+        from stopover import languages as langtable
+
+        try:
+            return langtable.codes(self.open_languages, language)
+        except LanguageError:
+            return language
 
     def check_language(self, language: str) -> str:
         if language in self.languages:
@@ -101,7 +113,7 @@ class Task:
                 return by_code[language]
             raise LanguageError(f"task {self.name!r}: {err}; the task's languages: "
                                 f"{', '.join(self.languages)}") from None
-        if iso3 in self.languages:
+        if iso3 in self.languages or self.open_languages:
             return iso3
         raise LanguageError(f"task {self.name!r} has no language {language!r}; "
                             f"it has: {', '.join(self.languages)}")

@@ -1,6 +1,14 @@
-"""Paraphrase identification: QQP (intermediate) and PAWS-X (target)."""
+"""Paraphrase identification: QQP (intermediate) and PAWS-X (target).
+
+PAWS-X local files: XTREME's layout, `<dir>/<split>-<xx>.tsv[.gz]` (sentence1
+TAB sentence2 TAB label 0/1, no header; a field holding a quote is CSV-quoted
+with inner quotes doubled), or the flat tables every task reads.
+"""
 
 from stopover.tasks import HubSource, Task, register
+from stopover.tasks._local import locate_xtreme_tsv, pair_tsv_reader
+
+_PAWSX_READER = pair_tsv_reader(quoted=True)
 
 register(Task(
     name="qqp", format="classification", metric="accuracy",
@@ -22,5 +30,6 @@ register(Task(
     source_labels=("different", "paraphrase"), columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"},
     hub=HubSource("google/xtreme", "PAWS-X.{lang}", splits={"train": "train", "dev": "validation",
                                                              "test": "test"}),
+    readers={"tsv": _PAWSX_READER, "tsv.gz": _PAWSX_READER}, locate=locate_xtreme_tsv, open_languages="iso1",
     licence="PAWS-X: free use with attribution (Google)", citation="Yang et al. 2019",
 ))
