@@ -123,7 +123,7 @@ def test_missing_bucc_files_say_what_is_needed(tmp_path):
     with pytest.raises(DataError, match="mining threshold is tuned on the sample"):
         load_examples("bucc", "test", "fra", data_dir=tmp_path)
     write_bucc(tmp_path, "fr", "sample", PAIRS[2:], gold=False)
-    with pytest.raises(DataError, match=r"fr-en.sample.gold is missing"):
+    with pytest.raises(DataError, match=r"fr-en.sample is incomplete .*lacks fr-en.sample.gold"):
         load_examples("bucc", "test", "fra", data_dir=tmp_path)
 
 
