@@ -97,3 +97,17 @@ def test_anli_flat_hub_shaped_file_and_bad_row(tmp_path):
     write_gz(flat, json.dumps({"premise_text": "p", "label": "e"}) + "\n")
     with pytest.raises(DataError, match=r"test.jsonl.gz:1: an ANLI row needs \"context\""):
         load_examples("anli", "test", "eng", data_dir=tmp_path)
+
+
+def test_a_config_can_name_the_file_that_plays_a_split(tmp_path):
+    """Only dev exists (XNLI here): `tasks.<name>.files` maps a language's test split to its dev file,
+    and the task's reader reads it by its name, as the layout would."""
+    from stopover.config import RunConfig, from_dict
+    from stopover.pipeline import Pipeline
+
+    write_gz(tmp_path / "dev-de.tsv.gz", "A\tB\tneutral\n")
+    cfg = from_dict(RunConfig, {"name": "t", "model": "tiny:64x2", "output_dir": str(tmp_path / "runs"),
+                                "targets": ["xnli"],
+                                "tasks": {"xnli": {"data_dir": str(tmp_path), "files": {"deu/test": "dev-de.tsv.gz"}}}})
+    pipe = Pipeline(cfg, tmp_path / "runs" / "t")
+    assert pipe.examples(get_task("xnli"), "test", "deu") == [{"text_a": "A", "text_b": "B", "label": 1}]

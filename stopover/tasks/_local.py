@@ -173,3 +173,20 @@ def undeclared_without_files(directory: Path, task: Any, language: str, split: s
     raise DataError(f"{directory}: no {split} file for language {language!r} of task {task.name!r} "
                     f"(expected {expected}); {language!r} is not one of the task's published languages "
                     f"({', '.join(task.languages)}), so its data must be local")
+
+
+# ------------------------------------------------------------------ what `stopover tasks` can show
+
+
+def local_layout(task: Any) -> str:
+    """One line naming the local files a task reads beyond the flat tables: its locator's layout
+    (the first line of its docstring) and the file endings its readers take."""
+    parts = []
+    doc = (getattr(task.locate, "__doc__", None) or "").strip()
+    if doc:
+        parts.append(" ".join(doc.split("\n\n")[0].split()).rstrip("."))
+    if task.readers:
+        endings = [f".{e}" for e in sorted(task.readers)]
+        shown = endings if len(endings) <= 8 else [*endings[:8], f"... ({len(endings)} in all)"]
+        parts.append("readers: " + ", ".join(shown))
+    return "; ".join(parts) or "flat tables only (<dir>/<language>/<split>.<jsonl|tsv|csv|parquet>)"

@@ -43,6 +43,7 @@ def _squad_release(version: str):
     def locate(directory: Path, task: Task, language: str, split: str) -> Path | None:
         name = f"{'train' if split == 'train' else 'dev'}-v{version}.json"
         return _first_existing(*_with_gz(Path(directory), name))
+    locate.__doc__ = f"The release's files: train-v{version}.json[.gz], dev-v{version}.json[.gz] (dev and test)"
     return locate
 
 
