@@ -14,8 +14,8 @@ from stopover.data import load_examples
 from stopover.errors import DataError, LanguageError
 from stopover.tasks import get_task
 
-XNLI_CODES = "ar bg de el en es fr hi ru sw th tr ur vi zh".split()
-PAWSX_CODES = "de en es fr ja ko zh".split()
+XNLI_CODES = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
+PAWSX_CODES = ["de", "en", "es", "fr", "ja", "ko", "zh"]
 
 
 def codes_to_iso3(task: str, codes: list[str]) -> list[str]:

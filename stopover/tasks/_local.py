@@ -16,8 +16,9 @@ import gzip
 import io
 import json
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from stopover.errors import DataError
 

@@ -15,8 +15,9 @@ Local files beside the flat tables (`<dir>/<language>/<split>.jsonl`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from stopover.errors import DataError
 from stopover.tasks import HubSource, Task, register
