@@ -111,3 +111,11 @@ def test_a_config_can_name_the_file_that_plays_a_split(tmp_path):
                                 "tasks": {"xnli": {"data_dir": str(tmp_path), "files": {"deu/test": "dev-de.tsv.gz"}}}})
     pipe = Pipeline(cfg, tmp_path / "runs" / "t")
     assert pipe.examples(get_task("xnli"), "test", "deu") == [{"text_a": "A", "text_b": "B", "label": 1}]
+
+
+def test_gzipped_flat_tsv_has_a_header(tmp_path):
+    write_gz(tmp_path / "deu" / "test.tsv.gz", "sentence1\tsentence2\tgold_label\nA\tB\tentailment\nC\n")
+    with pytest.raises(DataError, match=r"test.tsv.gz:3: 1 fields but the header has 3"):
+        load_examples("xnli", "test", "deu", data_dir=tmp_path)
+    write_gz(tmp_path / "deu" / "test.tsv.gz", "sentence1\tsentence2\tgold_label\nA\tB\tentailment\n")
+    assert load_examples("xnli", "test", "deu", data_dir=tmp_path) == [{"text_a": "A", "text_b": "B", "label": 0}]

@@ -116,14 +116,19 @@ def pair_tsv_reader(*, quoted: bool) -> Reader:
 
     `quoted`: fields may be CSV-quoted (PAWS-X's files double inner quotes); XNLI's are not, and
     a quote there is an ordinary character. A file not named like XTREME's (`<dir>/<lang>/dev.tsv`,
-    the flat layout) has a header row naming its columns, as stopover.data reads flat tables.
+    the flat layout) has a header row naming its columns: stopover.data reads it (its `.gz` copy
+    is read here, the same way).
     """
 
     def read(path: Path, task: Any, language: str) -> list[dict[str, Any]]:
         path = Path(path)
+        if xtreme_tsv_split(path) is None and not path.name.endswith(".gz"):
+            from stopover.data import read_table  # a flat table, read as every task's are (lazy: no cycle)
+
+            return read_table(path)
         columns = [task.columns.get(key, key) for key in ("text_a", "text_b", "label")]
         lines = [(n, fields) for n, fields in _tsv_lines(path, quoted) if fields != [""] and fields]
-        if xtreme_tsv_split(path) is None:
+        if xtreme_tsv_split(path) is None:  # a gzipped flat table: header row first
             return _headed_rows(path, lines)
         rows = []
         for lineno, fields in lines:
