@@ -119,3 +119,16 @@ def test_gzipped_flat_tsv_has_a_header(tmp_path):
         load_examples("xnli", "test", "deu", data_dir=tmp_path)
     write_gz(tmp_path / "deu" / "test.tsv.gz", "sentence1\tsentence2\tgold_label\nA\tB\tentailment\n")
     assert load_examples("xnli", "test", "deu", data_dir=tmp_path) == [{"text_a": "A", "text_b": "B", "label": 0}]
+
+
+def test_one_anli_round_as_its_own_task(tmp_path):
+    import dataclasses
+
+    from stopover.tasks.nli import anli_sources
+
+    for r, label in (("R1", "e"), ("R2", "n")):
+        write_gz(tmp_path / r / "test.jsonl.gz", anli_row(r, label))
+    round2 = dataclasses.replace(get_task("anli"), name="anli_r2", **anli_sources(("R2",)))
+    assert [(row["text_a"], row["label"]) for row in load_examples(round2, "test", "eng", data_dir=tmp_path)] == [
+        ("premise R2", 1)]
+    assert round2.companions(tmp_path / "R2" / "test.jsonl.gz", round2, "eng") == []

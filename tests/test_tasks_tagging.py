@@ -275,3 +275,10 @@ def test_ccg_stagged_files_and_inventory_from_the_train_file(tmp_path):
     (tmp_path / "qb" / "qus_test.staggedGold").write_text("Who|WP\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"qus_test.staggedGold:1: token 'Who\|WP' is not `word\|POS\|supertag`"):
         load_examples("ccg", "test", "eng", data_dir=tmp_path / "qb")
+
+
+def test_ccg_one_file_corpus_needs_its_split_named(tmp_path):
+    write_stagged(tmp_path / "GENIA1000.staggedgold.gz", [[("Cells", "NNS", "N")]])
+    with pytest.raises(DataError, match=r"GENIA1000.staggedgold.gz names no split; .*tasks.ccg.files, e.g. "
+                                        r"\{train: GENIA1000.staggedgold.gz\}"):
+        load_examples("ccg", "train", "eng", data_dir=tmp_path)

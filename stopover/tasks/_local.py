@@ -123,7 +123,8 @@ def pair_tsv_reader(*, quoted: bool) -> Reader:
     def read(path: Path, task: Any, language: str) -> list[dict[str, Any]]:
         path = Path(path)
         if xtreme_tsv_split(path) is None and not path.name.endswith(".gz"):
-            from stopover.data import read_table  # a flat table, read as every task's are (lazy: no cycle)
+            # a flat table, read as every task's are (imported here: stopover.data imports the tasks)
+            from stopover.data import read_table
 
             return read_table(path)
         columns = [task.columns.get(key, key) for key in ("text_a", "text_b", "label")]

@@ -82,7 +82,14 @@ def anli_companions(rounds: tuple[str, ...] = ANLI_ROUNDS) -> Callable[..., list
     return companions
 
 
-_ANLI_READERS = {"jsonl": anli_reader(), "jsonl.gz": anli_reader()}
+def anli_sources(rounds: tuple[str, ...] = ANLI_ROUNDS) -> dict[str, Any]:
+    """`readers`, `locate` and `companions` of a task over ANLI `rounds` (e.g. ("R2",) for one round)."""
+    reader = anli_reader(rounds)
+    return {"readers": {"jsonl": reader, "jsonl.gz": reader}, "locate": anli_locator(rounds),
+            "companions": anli_companions(rounds)}
+
+
+_ANLI = anli_sources()
 
 register(Task(
     name="mnli", format="classification", metric="accuracy",
@@ -108,7 +115,7 @@ register(Task(
     hub=HubSource("facebook/anli", None, splits={"train": "train_r1+train_r2+train_r3",
                                                   "dev": "dev_r1+dev_r2+dev_r3",
                                                   "test": "test_r1+test_r2+test_r3"}),
-    readers=_ANLI_READERS, locate=anli_locator(), companions=anli_companions(),
+    readers=_ANLI["readers"], locate=_ANLI["locate"], companions=_ANLI["companions"],
     licence="CC BY-NC 4.0", citation="Nie et al. 2020",
 ))
 

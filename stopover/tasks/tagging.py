@@ -326,6 +326,11 @@ def locate_ccg(directory: Path, task: Task, language: str, split: str) -> Path |
     directory = Path(directory)
     path = _ccg_file(directory / language, split) or _ccg_file(directory, split) or _stagged_file(directory, split)
     if path is None and split == "train":
+        unsplit = sorted(p.name for p in directory.iterdir() if p.is_file() and is_stagged(p)
+                         and _stagged_split(p) is None) if directory.is_dir() else []
+        if unsplit:  # GENIA1000: one file, no split in its name; which split it plays is the config's
+            raise DataError(f"{directory}: {unsplit[0]} names no split; say which split it plays with "
+                            f"tasks.{task.name}.files, e.g. {{train: {unsplit[0]}}}")
         raise DataError(f"{directory}: no {language}/train.ccg or *_train.staggedGold. {CCG_MISSING}")
     return path  # dev/test are optional: None lets the loader report them missing
 
