@@ -205,7 +205,7 @@ def load_examples(task: Task | str, split: str = "train", language: str = "eng",
     """Canonical examples of (task, split, language); local files win over the Hub."""
     if isinstance(task, str):
         task = get_task(task)
-    language = task.check_language(language) if split != "train" else language
+    language = task.check_language(language, data_dir) if split != "train" else language
     union = task.union_of
     if union:
         if split == "train":

@@ -100,3 +100,25 @@ def test_tasks_command_shows_version_and_local_readers(capsys):
     assert rows["udpos"]["local"] == "conllu, conllu.gz, release layout"
     assert rows["xcopa"]["local"] == "release layout" and "trains on copa" in rows["xcopa"]["source"]
     assert rows["mnli"]["local"] == ""  # flat tables only
+def test_local_layouts_name_each_tasks_files():
+    from stopover.tasks._local import local_layout
+
+    layouts = {t.name: local_layout(t) for t in all_tasks()}
+    assert "<split>-<xx>.tsv[.gz]" in layouts["xnli"] and "<split>-<xx>.tsv[.gz]" in layouts["panx"]
+    assert "R1/<split>.jsonl[.gz]" in layouts["anli"] and "dev_rand_split.jsonl[.gz]" in layouts["commonsenseqa"]
+    assert "_tydiqa_" in layouts["tydiqa"] and "staggedGold" in layouts["ccg"] and "dev-v1.1" in layouts["squad"]
+    assert "tatoeba.<xxx>-eng.<xxx>" in layouts["tatoeba"] and "in all)" in layouts["tatoeba"]
+    assert layouts["mnli"].startswith("flat tables only")
+
+
+def test_open_languages_need_local_files(tmp_path):
+    xnli = get_task("xnli")
+    with pytest.raises(LanguageError, match=r"has no language 'jpn'.*need local files \(tasks.xnli.data_dir\)"):
+        xnli.check_language("jpn")
+    (tmp_path / "jpn").mkdir()
+    (tmp_path / "jpn" / "test.jsonl").write_text("{}\n", encoding="utf-8")  # the flat layout counts too
+    assert xnli.check_language("jpn", tmp_path) == "jpn"
+    with pytest.raises(LanguageError, match="unknown language code 'xyz'"):
+        xnli.check_language("xyz", tmp_path)
+    with pytest.raises(LanguageError, match="has no language 'jpn'; it has: eng"):  # a closed task
+        get_task("mnli").check_language("jpn", tmp_path)

@@ -112,3 +112,38 @@ def test_cosmosqa_from_the_hubs_parquet_export_layout(tmp_path, monkeypatch):
                                                   "endings": ["I missed the bus.", "I was early.", "No bus.",
                                                               "None"], "label": 0}]
     assert [e["label"] for e in load_examples("cosmosqa", "dev")] == [0, 3]
+
+
+def test_commonsenseqa_release_jsonl_gz(tmp_path):
+    import json
+
+    row = {"answerKey": "B", "id": "q1", "question": {"question_concept": "door", "stem": "Where is a door?",
+                                                      "choices": [{"label": "B", "text": "house"},
+                                                                  {"label": "A", "text": "sky"},
+                                                                  {"label": "C", "text": "sea"},
+                                                                  {"label": "D", "text": "moon"},
+                                                                  {"label": "E", "text": "sun"}]}}
+    with gzip.open(tmp_path / "dev_rand_split.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+    expected = [{"context": "", "question": "Where is a door?", "endings": ["sky", "house", "sea", "moon", "sun"],
+                 "label": 1}]
+    assert load_examples("commonsenseqa", "dev", "eng", data_dir=tmp_path) == expected
+    assert load_examples("commonsenseqa", "test", "eng", data_dir=tmp_path) == expected  # as on the Hub
+    with gzip.open(tmp_path / "dev_rand_split.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({**row, "question": {"stem": "x"}}) + "\n")
+    with pytest.raises(DataError, match="question 'q1' is not in the release's shape"):
+        load_examples("commonsenseqa", "dev", "eng", data_dir=tmp_path)
+
+
+def test_hellaswag_release_jsonl(tmp_path):
+    import json
+
+    row = {"ind": 0, "activity_label": "Roofing", "ctx": "A man is on a roof. he", "label": 2,
+           "endings": ["flies.", "sings.", "removes shingles.", "sleeps."], "split": "val"}
+    with gzip.open(tmp_path / "hellaswag_val.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n\n")
+    assert load_examples("hellaswag", "dev", "eng", data_dir=tmp_path) == [
+        {"context": "A man is on a roof. he", "question": "", "endings": row["endings"], "label": 2}]
+    (tmp_path / "hellaswag_train.jsonl").write_text("[1, 2]\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"hellaswag_train.jsonl:1: expected a JSON object"):
+        load_examples("hellaswag", "train", "eng", data_dir=tmp_path)

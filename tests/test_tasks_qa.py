@@ -6,7 +6,7 @@ import pytest
 
 from stopover import languages
 from stopover.data import load_examples
-from stopover.errors import DataError
+from stopover.errors import DataError, LanguageError
 from stopover.squad import write_squad
 from stopover.tasks import get_task
 from tests.test_data import hub_repo
@@ -145,3 +145,35 @@ def test_tydiqa_from_hub_shaped_parquet_filters_by_id_prefix(tmp_path, monkeypat
     assert [e["id"] for e in train] == ["english-1-0"]
     assert [e["id"] for e in load_examples("tydiqa", "test", "ara")] == ["arabic-2-0"]
     assert [e["id"] for e in load_examples("tydiqa", "test", "kor")] == ["korean-3-0"]
+
+
+def test_tydiqa_per_language_files(tmp_path):
+    write_squad([qa_row("arabic-1-0", "من؟", "آنا تملك سيارة.", "آنا")], tmp_path / "dev" / "ar.arabic_tydiqa_dev.json.gz")
+    write_squad([qa_row("english-2-0", "Who?", "Anna owns a car.", "Anna")],
+                tmp_path / "train" / "en.english_tydiqa_train.json")
+    assert [e["id"] for e in load_examples("tydiqa", "test", "ara", data_dir=tmp_path)] == ["arabic-1-0"]
+    assert [e["id"] for e in load_examples("tydiqa", "train", "eng", data_dir=tmp_path)] == ["english-2-0"]
+
+
+def test_mlqa_cross_lingual_pairs_as_an_option(tmp_path):
+    import dataclasses
+
+    from stopover.tasks.qa import mlqa_locator
+
+    same = qa_row("m1", "Wer besitzt das Auto?", "Anna besitzt ein rotes Auto.", "Anna")
+    english_question = qa_row("m1", "Who owns the car?", "Anna besitzt ein rotes Auto.", "Anna")
+    write_squad([same], tmp_path / "dev" / "dev-context-de-question-de.json.gz")
+    write_squad([english_question], tmp_path / "dev" / "dev-context-de-question-en.json.gz")
+    assert load_examples("mlqa", "dev", "deu", data_dir=tmp_path) == [canonical(same)]  # XTREME: same language
+    gxlt = dataclasses.replace(get_task("mlqa"), locate=mlqa_locator(question="eng"))
+    assert load_examples(gxlt, "dev", "deu", data_dir=tmp_path) == [canonical(english_question)]
+
+
+def test_xquad_any_table_language_with_a_local_file(tmp_path):
+    row = qa_row("x1", "Cine are mașina?", "Ana are o mașină roșie.", "Ana")
+    write_squad([row], tmp_path / "xquad.ro.json.gz")
+    xquad = get_task("xquad")
+    assert xquad.check_language("ron", tmp_path) == "ron" and xquad.code("ron") == "ro"
+    assert load_examples("xquad", "test", "ron", data_dir=tmp_path) == [canonical(row)]
+    with pytest.raises(LanguageError, match=r"has no language 'ron'.*empty has none for ron"):
+        load_examples("xquad", "test", "ron", data_dir=tmp_path / "empty")

@@ -8,7 +8,7 @@ import pytest
 
 from stopover.config import RunConfig, from_dict
 from stopover.data import load_examples
-from stopover.errors import DataError
+from stopover.errors import DataError, LanguageError
 from stopover.grid import run_grid
 from stopover.store import read_results
 from stopover.tasks import get_task
@@ -123,7 +123,7 @@ def test_missing_bucc_files_say_what_is_needed(tmp_path):
     with pytest.raises(DataError, match="mining threshold is tuned on the sample"):
         load_examples("bucc", "test", "fra", data_dir=tmp_path)
     write_bucc(tmp_path, "fr", "sample", PAIRS[2:], gold=False)
-    with pytest.raises(DataError, match=r"fr-en.sample.gold is missing"):
+    with pytest.raises(DataError, match=r"fr-en.sample is incomplete .*lacks fr-en.sample.gold"):
         load_examples("bucc", "test", "fra", data_dir=tmp_path)
 
 
@@ -166,3 +166,32 @@ def test_fingerprints_cover_every_file_the_readers_read(tmp_path):
                                           for suffix in ("de", "en", "gold")} - {"deu/test/de-en.test.de"}
     (bucc / "de-en.sample.gold").write_text("de-000001\ten-000002\n", encoding="utf-8")
     assert files("bucc") != before
+
+
+def test_bucc_gzipped_xtreme_dev_files_and_partial_copies(tmp_path):
+    import gzip
+
+    write_bucc(tmp_path, "zh", "dev", PAIRS[:2])
+    for path in list(tmp_path.iterdir()):
+        with gzip.open(path.with_name(path.name + ".gz"), "wt", encoding="utf-8") as fh:
+            fh.write(path.read_text(encoding="utf-8").replace("Nur hier.", ""))  # an empty sentence: skipped
+        path.unlink()
+    rows = load_examples("bucc", "dev", "zho", data_dir=tmp_path)
+    assert sum(1 for r in rows if r["source"]) == 2 and sum(1 for r in rows if r["target"]) == 3
+    bucc = get_task("bucc")
+    source = tmp_path / "zh-en.dev.zh.gz"
+    assert sorted(p.name for p in bucc.companions(source, bucc, "zho")) == ["zh-en.dev.en.gz", "zh-en.dev.gold.gz"]
+    (tmp_path / "de-en.dev.gold").write_text("de-1\ten-1\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"has de-en.dev.gold; lacks de-en.dev.de\[.gz\], de-en.dev.en\[.gz\]"):
+        load_examples("bucc", "dev", "deu", data_dir=tmp_path)
+
+
+def test_tatoeba_any_table_language_with_laser_files(tmp_path):
+    (tmp_path / "tatoeba.lvs-eng.lvs").write_text("Labdien.\n", encoding="utf-8")  # LASER's code for Latvian
+    (tmp_path / "tatoeba.lvs-eng.eng").write_text("Good day.\n", encoding="utf-8")
+    tatoeba = get_task("tatoeba")
+    assert "lav" not in tatoeba.languages and tatoeba.check_language("lv", tmp_path) == "lav"
+    assert load_examples("tatoeba", "test", "lav", data_dir=tmp_path) == [
+        {"source": "Labdien.", "target": "Good day.", "source_id": "", "target_id": ""}]
+    with pytest.raises(LanguageError, match="has no language 'lit'"):
+        tatoeba.check_language("lit", tmp_path)

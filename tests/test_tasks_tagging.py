@@ -219,3 +219,66 @@ def test_panx_end_to_end_after_ccg_intermediate(tmp_path):
     stage = next(d for d in (run_dir / "stages").iterdir() if (d / "encoder").is_dir())
     id2label = json.loads((stage / "encoder" / "config.json").read_text())["id2label"]
     assert sorted(id2label.values()) == sorted(["NP/N", "N", "S[dcl]\\NP", "(S[dcl]\\NP)/NP", ".", "<unk>"])
+
+
+# ------------------------------------------------------------------ XTREME's PAN-X files, C&C's CCG files
+
+
+def test_panx_xtreme_tsv_files(tmp_path):
+    with gzip.open(tmp_path / "train-en.tsv.gz", "wt", encoding="utf-8") as fh:
+        fh.write("Anna\tB-PER\nlives\tO\n\nin\tO\nParis\tB-LOC\n\n")
+    (tmp_path / "dev-de.tsv").write_text("de:Anna\tB-PER\nwohnt\tO\n", encoding="utf-8")
+    assert load_examples("panx", "train", "eng", data_dir=tmp_path) == [
+        {"tokens": ["Anna", "lives"], "tags": ["B-PER", "O"]}, {"tokens": ["in", "Paris"], "tags": ["O", "B-LOC"]}]
+    assert load_examples("panx", "dev", "deu", data_dir=tmp_path) == [
+        {"tokens": ["Anna", "wohnt"], "tags": ["B-PER", "O"]}]
+    # XTREME-R's Lithuanian is not a declared PAN-X language: any table language with files is
+    (tmp_path / "dev-lt.tsv").write_text("Vilnius\tB-LOC\n", encoding="utf-8")
+    assert get_task("panx").check_language("lit", tmp_path) == "lit"
+    assert load_examples("panx", "dev", "lit", data_dir=tmp_path)[0]["tags"] == ["B-LOC"]
+
+
+def test_udpos_any_table_language_by_two_letter_folder(tmp_path, shared_data):
+    ud_subset(shared_data / "ud" / "de" / "test.conllu.gz", tmp_path / "lt" / "test.conllu", 0, 2)
+    udpos = get_task("udpos")
+    assert "lit" not in udpos.languages and udpos.check_language("lit", tmp_path) == "lit"
+    assert len(load_examples("udpos", "test", "lit", data_dir=tmp_path)) == 2
+    with pytest.raises(DataError, match=r"no dev file for language 'lit' .*lit\|lt\|Lithuanian/dev.conllu"):
+        load_examples("udpos", "dev", "lit", data_dir=tmp_path)
+
+
+def write_stagged(path: Path, sentences: list[list[tuple[str, str, str]]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(" ".join("|".join(token) for token in sentence) + "\n" for sentence in sentences)
+    with (gzip.open(path, "wt", encoding="utf-8") if path.suffix == ".gz" else open(path, "w", encoding="utf-8")) as fh:
+        fh.write(text)
+    return path
+
+
+def test_ccg_stagged_files_and_inventory_from_the_train_file(tmp_path):
+    from stopover.tasks.tagging import ccg_tag_set
+
+    train = [[("Who", "WP", "S[wq]/(S[dcl]\\NP)"), ("ran", "VBD", "S[dcl]\\NP"), ("?", ".", ".")]] * 3
+    write_stagged(tmp_path / "qb" / "qus_train.staggedGold.gz", train)
+    write_stagged(tmp_path / "qb" / "qus_test.staggedGold", [[("a|b", "NN", "N"), ("?", ".", ".")]])
+    test = load_examples("ccg", "test", "eng", data_dir=tmp_path / "qb")
+    assert test == [{"tokens": ["a|b", "?"], "tags": ["N", "."]}]  # a word may hold "|"
+    assert set(ccg_tag_set(get_task("ccg"))) == {"S[wq]/(S[dcl]\\NP)", "S[dcl]\\NP", ".", "<unk>"}
+    ccg = get_task("ccg")
+    assert ccg.companions(tmp_path / "qb" / "qus_test.staggedGold", ccg, "eng") == [
+        tmp_path / "qb" / "qus_train.staggedGold.gz"]
+    # a one-file corpus (GENIA1000) is its own training file wherever a config maps it
+    genia = write_stagged(tmp_path / "genia" / "GENIA1000.staggedgold", train[:1])
+    from stopover.tasks.tagging import read_ccg
+
+    assert len(read_ccg(genia, ccg, "eng")) == 1 and ccg.companions(genia, ccg, "eng") == []
+    (tmp_path / "qb" / "qus_test.staggedGold").write_text("Who|WP\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"qus_test.staggedGold:1: token 'Who\|WP' is not `word\|POS\|supertag`"):
+        load_examples("ccg", "test", "eng", data_dir=tmp_path / "qb")
+
+
+def test_ccg_one_file_corpus_needs_its_split_named(tmp_path):
+    write_stagged(tmp_path / "GENIA1000.staggedgold.gz", [[("Cells", "NNS", "N")]])
+    with pytest.raises(DataError, match=r"GENIA1000.staggedgold.gz names no split; .*tasks.ccg.files, e.g. "
+                                        r"\{train: GENIA1000.staggedgold.gz\}"):
+        load_examples("ccg", "train", "eng", data_dir=tmp_path)

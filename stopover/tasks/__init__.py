@@ -25,7 +25,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from stopover.errors import LanguageError, TaskError
+from stopover.errors import LanguageError, StopoverError, TaskError
 
 FORMATS = ("classification", "tagging", "span_qa", "multiple_choice", "retrieval", "masked_lm")
 SPLITS = ("train", "dev", "test")
@@ -97,13 +97,45 @@ class Task:
     readers: dict[str, Callable[..., list[dict[str, Any]]]] = field(default_factory=dict)
     locate: Callable[..., Any] | None = None
     companions: Callable[..., list[Any]] | None = None
+    # Languages beyond `languages` that local files may add (XTREME-R's, Romanian XQuAD, any UD
+    # treebank or Tatoeba pair): the language-table scheme that names their files ("iso1" for
+    # two-letter file codes, "tatoeba" for LASER's; ISO 639-3 where the table has no such code),
+    # or "" for the declared languages only. Their files must exist locally: there is no Hub config.
+    open_languages: str = ""
 
     def code(self, language: str) -> str:
-        """The dataset's own code for one of the task's languages (a table key)."""
-        return self.lang_codes.get(language, language)
+        """The dataset's own code for one of the task's languages (a table key); for an open
+        task, any table language in the task's code scheme (`open_languages`)."""
+        if language in self.lang_codes or not self.open_languages or language in self.languages:
+            return self.lang_codes.get(language, language)
+        from stopover import languages as langtable
 
-    def check_language(self, language: str) -> str:
-        """The task's key for `language` in any code form (`sw`, `swh`, `swa` -> `swa`)."""
+        try:
+            return langtable.codes(self.open_languages, language)
+        except LanguageError:
+            return language
+
+    def has_local_files(self, language: str, data_dir: Any) -> bool:
+        """Whether `data_dir` holds a file of any split for `language` (ISO 639-3), in the task's own
+        layout (`locate`) or the flat one (`<dir>/<language or code>/<split>.*`)."""
+        from pathlib import Path
+
+        directory = Path(data_dir)
+        for split in self.splits:
+            try:
+                if self.locate is not None and self.locate(directory, self, language, split) is not None:
+                    return True
+            except StopoverError:  # a locator reporting the file missing
+                pass
+            for name in dict.fromkeys((language, self.code(language))):
+                folder = directory / name
+                if folder.is_dir() and any(p.name.startswith(f"{split}.") for p in folder.iterdir()):
+                    return True
+        return False
+
+    def check_language(self, language: str, data_dir: Any = None) -> str:
+        """The task's key for `language` in any code form (`sw`, `swh`, `swa` -> `swa`). With
+        `open_languages`, any language of the table qualifies whose files are in `data_dir`."""
         if language in self.languages:
             return language
         from stopover import languages as langtable  # may resolve "de" -> "deu"
@@ -120,8 +152,14 @@ class Task:
                                 f"{', '.join(self.languages)}") from None
         if iso3 in self.languages:
             return iso3
+        if self.open_languages and data_dir is not None and self.has_local_files(iso3, data_dir):
+            return iso3
+        more = ""
+        if self.open_languages:
+            more = (f"; other languages need their own local files, and {data_dir} has none for {iso3}"
+                    if data_dir is not None else f"; other languages need local files (tasks.{self.name}.data_dir)")
         raise LanguageError(f"task {self.name!r} has no language {language!r}; "
-                            f"it has: {', '.join(self.languages)}")
+                            f"it has: {', '.join(self.languages)}{more}")
 
 
 _REGISTRY: dict[str, Task] = {}

@@ -7,6 +7,11 @@ label (the hidden test sets: label "" or -1) is dropped. The official test
 labels of all three are hidden, so their validation split serves as both dev
 and test here.
 
+Local files, beside the flat tables: each release's own names (HellaSwag's
+`hellaswag_{train,val}.jsonl[.gz]`, CommonsenseQA's `{train,dev}_rand_split.jsonl[.gz]`
+in its original nested shape, CosmosQA's `{train,valid}.csv[.gz]`); the
+validation file plays dev and test, as on the Hub.
+
 Hub sources: datasets >= 4 no longer runs loading scripts, so each is pinned
 to a commit that holds only Parquet files: Rowan/hellaswag's history held
 hellaswag.py until 049e808; allenai/cosmos_qa's main still holds only its
@@ -21,6 +26,24 @@ from typing import Any
 
 from stopover.errors import DataError
 from stopover.tasks import HubSource, Task, register
+from stopover.tasks._local import find, read_jsonl
+
+
+def release_locator(names: dict[str, str]):
+    """Locate a release's files by split (`names`: split -> file name without .gz), in the data
+    directory or its `eng/` folder."""
+
+    def locate(directory: Path, task: Task, language: str, split: str) -> Path | None:
+        name = names.get(split)
+        if name is None:
+            return None
+        return find(Path(directory), name) or find(Path(directory) / language, name)
+
+    locate.__doc__ = "The release's files: " + ", ".join(f"{s}: {n}[.gz]" for s, n in names.items())
+    return locate
+
+
+_JSONL_READERS = {"jsonl": read_jsonl, "jsonl.gz": read_jsonl}
 
 
 def _hellaswag(row: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +62,9 @@ register(Task(
     hub=HubSource("Rowan/hellaswag", None, revision="218ec52e09a7e7462a5400043bb9a69a41d06b76",
                   splits={"train": "train", "dev": "validation", "test": "validation"}),
     published_train_size=39_905,  # Zellers et al. 2019
+    readers=_JSONL_READERS,
+    locate=release_locator({"train": "hellaswag_train.jsonl", "dev": "hellaswag_val.jsonl",
+                            "test": "hellaswag_val.jsonl"}),
     licence="MIT", citation="Zellers et al. 2019",
 ))
 
@@ -56,6 +82,27 @@ def _commonsenseqa(row: dict[str, Any]) -> dict[str, Any]:
             "label": row["answerKey"]}
 
 
+def _csqa_release_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The original release's row ({"answerKey", "id", "question": {"stem", "choices": [{"label",
+    "text"}]}}) in the Hub's shape ({"question": stem, "choices": {"label": [...], "text": [...]}})."""
+    question = row["question"]
+    choices = question.get("choices")
+    if not isinstance(question.get("stem"), str) or not isinstance(choices, list) \
+            or not all(isinstance(c, dict) and "label" in c and "text" in c for c in choices):
+        raise DataError(f"commonsenseqa: question {row.get('id', '?')!r} is not in the release's shape "
+                        '{"question": {"stem": ..., "choices": [{"label": ..., "text": ...}]}}')
+    return {"id": row.get("id", ""), "question": question["stem"],
+            "question_concept": question.get("question_concept", ""),
+            "choices": {"label": [c["label"] for c in choices], "text": [c["text"] for c in choices]},
+            "answerKey": row.get("answerKey", "")}
+
+
+def read_csqa_jsonl(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
+    """CommonsenseQA's release jsonl (plain or .gz) as Hub-shaped rows; Hub-shaped rows pass as is."""
+    return [_csqa_release_row(row) if isinstance(row.get("question"), dict) else row
+            for row in read_jsonl(path)]
+
+
 register(Task(
     name="commonsenseqa", format="multiple_choice", metric="accuracy",
     description="CommonsenseQA: 5-way questions on ConceptNet relations needing commonsense",
@@ -63,6 +110,9 @@ register(Task(
     hub=HubSource("tau/commonsense_qa", None, revision="94630fe30dad47192a8546eb75f094926d47e155",
                   splits={"train": "train", "dev": "validation", "test": "validation"}),
     published_train_size=9_741,  # Talmor et al. 2019 (random split)
+    readers={"jsonl": read_csqa_jsonl, "jsonl.gz": read_csqa_jsonl},
+    locate=release_locator({"train": "train_rand_split.jsonl", "dev": "dev_rand_split.jsonl",
+                            "test": "dev_rand_split.jsonl"}),
     licence="MIT", citation="Talmor et al. 2019",
 ))
 

@@ -1,6 +1,14 @@
-"""Paraphrase identification: QQP (intermediate) and PAWS-X (target)."""
+"""Paraphrase identification: QQP (intermediate) and PAWS-X (target).
+
+PAWS-X local files: XTREME's layout, `<dir>/<split>-<xx>.tsv[.gz]` (sentence1
+TAB sentence2 TAB label 0/1, no header; a field holding a quote is CSV-quoted
+with inner quotes doubled), or the flat tables every task reads.
+"""
 
 from stopover.tasks import HubSource, Task, register
+from stopover.tasks._local import locate_xtreme_tsv, pair_tsv_reader
+
+_PAWSX_READER = pair_tsv_reader(quoted=True)
 
 register(Task(
     name="qqp", format="classification", metric="accuracy",
@@ -25,5 +33,6 @@ register(Task(
                                                              "test": "test"}),
     # Hu et al. 2020, Table 1: English train; test per language
     published_train_size=49_401, published_test_size=2_000,
+    readers={"tsv": _PAWSX_READER, "tsv.gz": _PAWSX_READER}, locate=locate_xtreme_tsv, open_languages="iso1",
     licence="PAWS-X: free use with attribution (Google)", citation="Yang et al. 2019",
 ))

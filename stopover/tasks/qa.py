@@ -22,6 +22,7 @@ from typing import Any
 from stopover.errors import DataError
 from stopover.squad import read_squad
 from stopover.tasks import HubSource, Task, register
+from stopover.tasks._local import undeclared_without_files
 
 SQUAD_READERS = {"json": read_squad, "json.gz": read_squad}
 
@@ -42,6 +43,7 @@ def _squad_release(version: str):
     def locate(directory: Path, task: Task, language: str, split: str) -> Path | None:
         name = f"{'train' if split == 'train' else 'dev'}-v{version}.json"
         return _first_existing(*_with_gz(Path(directory), name))
+    locate.__doc__ = f"The release's files: train-v{version}.json[.gz], dev-v{version}.json[.gz] (dev and test)"
     return locate
 
 
@@ -76,7 +78,11 @@ def _locate_xquad(directory: Path, task: Task, language: str, split: str) -> Pat
     """deepmind/xquad's layout: `xquad.<xx>.json[.gz]`, one file per language (the test set)."""
     if split != "test":
         return None
-    return _first_existing(*_with_gz(Path(directory), f"xquad.{task.code(language)}.json"))
+    name = f"xquad.{task.code(language)}.json"
+    found = _first_existing(*_with_gz(Path(directory), name))
+    if found is None:
+        undeclared_without_files(directory, task, language, split, f"{name}[.gz]")
+    return found
 
 
 register(Task(
@@ -84,7 +90,7 @@ register(Task(
     description="XQuAD: 240 SQuAD v1.1 dev paragraphs professionally translated into 10 languages",
     languages=tuple(XQUAD_LANGS), lang_codes=XQUAD_LANGS,
     hub=HubSource("google/xtreme", "XQuAD.{lang}", splits={"test": "validation"}),
-    readers=SQUAD_READERS, locate=_locate_xquad,
+    readers=SQUAD_READERS, locate=_locate_xquad, open_languages="iso1",
     train_task="squad", splits=("test",),
     published_test_size=1_190,  # per language (Hu et al. 2020, Table 1)
     licence="CC BY-SA 4.0", citation="Artetxe et al. 2020",
@@ -95,14 +101,36 @@ register(Task(
 MLQA_LANGS = {"eng": "en", "ara": "ar", "deu": "de", "spa": "es", "hin": "hi", "vie": "vi", "zho": "zh"}
 
 
-def _locate_mlqa(directory: Path, task: Task, language: str, split: str) -> Path | None:
-    """MLQA_V1's layout: `{dev,test}/<split>-context-<xx>-question-<xx>.json` (same-language pairs)."""
-    if split not in ("dev", "test"):
-        return None
-    code = task.code(language)
-    name = f"{split}-context-{code}-question-{code}.json"
+def mlqa_file(directory: Path, split: str, context: str, question: str) -> Path | None:
+    """MLQA_V1's file of one (context, question) language pair, by dataset codes (`de`, `en`):
+    `<dir>/<split>/<split>-context-<c>-question-<q>.json[.gz]` or the same beside `<dir>`."""
+    name = f"{split}-context-{context}-question-{question}.json"
     directory = Path(directory)
     return _first_existing(*_with_gz(directory / split, name), *_with_gz(directory, name))
+
+
+def mlqa_locator(question: str | None = None):
+    """Locate MLQA files with context in the language being loaded and questions in `question`
+    (an ISO 639-3 code; None: the same language, XTREME's protocol). `question="eng"` gives
+    MLQA's G-XLT setting with English questions; any one pair can also be named per language in a
+    config (`tasks.mlqa.files: {deu/test: dev/dev-context-de-question-en.json.gz}`)."""
+
+    def locate(directory: Path, task: Task, language: str, split: str) -> Path | None:
+        """MLQA_V1's layout: `{dev,test}/<split>-context-<xx>-question-<xx>.json[.gz]`."""
+        if split not in ("dev", "test"):
+            return None
+        context = task.code(language)
+        asked = context if question is None else task.code(task.check_language(question))
+        found = mlqa_file(directory, split, context, asked)
+        if found is None:
+            undeclared_without_files(directory, task, language, split,
+                                     f"{split}/{split}-context-{context}-question-{asked}.json[.gz]")
+        return found
+
+    return locate
+
+
+_locate_mlqa = mlqa_locator()
 
 
 register(Task(
@@ -110,7 +138,7 @@ register(Task(
     description="MLQA: extractive QA with context and question in the same language, 7 languages",
     languages=tuple(MLQA_LANGS), lang_codes=MLQA_LANGS,
     hub=HubSource("google/xtreme", "MLQA.{lang}.{lang}", splits={"dev": "validation", "test": "test"}),
-    readers=SQUAD_READERS, locate=_locate_mlqa,
+    readers=SQUAD_READERS, locate=_locate_mlqa, open_languages="iso1",
     train_task="squad", splits=("dev", "test"),
     licence="CC BY-SA 3.0", citation="Lewis et al. 2020",
 ))
@@ -145,11 +173,21 @@ def _read_tydiqa(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
 
 
 def _locate_tydiqa(directory: Path, task: Task, language: str, split: str) -> Path | None:
-    """The TyDi QA release files (all languages in one file; the reader filters by id prefix)."""
+    """Per-language files `{train,dev}/<xx>.<language>_tydiqa_{train,dev}.json[.gz]` (the GoldP dev
+    file is the test split), else the release files (all languages in one file; the reader keeps
+    the language's questions by id prefix)."""
     if split not in ("train", "test"):
         return None
-    name = f"tydiqa-goldp-v1.1-{'train' if split == 'train' else 'dev'}.json"
-    return _first_existing(*_with_gz(Path(directory), name))
+    part = "train" if split == "train" else "dev"
+    directory = Path(directory)
+    name = task.code(language)  # the English name TyDi QA's ids start with: `arabic`
+    for folder in (directory / part, directory):
+        if folder.is_dir():
+            for suffix in (".json", ".json.gz"):
+                found = sorted(folder.glob(f"*.{name}_tydiqa_{part}{suffix}"))
+                if found:
+                    return found[0]
+    return _first_existing(*_with_gz(directory, f"tydiqa-goldp-v1.1-{part}.json"))
 
 
 register(Task(

@@ -8,12 +8,15 @@ mining procedure). Examples are {"source": non-English, "target": English,
 Local files:
 - tatoeba: LASER's test files, `<dir>/tatoeba.<xxx>-eng.<xxx>` and
   `<dir>/tatoeba.<xxx>-eng.eng`, line-parallel (xxx: LASER's code, e.g. `cmn`,
-  `pes`, `swh`); or the google/xtreme `tatoeba.<xxx>` configs on the Hub.
+  `pes`, `swh`); or the google/xtreme `tatoeba.<xxx>` configs on the Hub. Any
+  language of the language table with LASER files may be evaluated: its code is
+  the table's LASER code, else its ISO 639-3 code or one of its 3-letter aliases.
 - bucc: the raw BUCC 2018 files in one directory: `<xx>-en.sample.{<xx>,en,gold}`
   (threshold tuning) and `<xx>-en.test.{<xx>,en,gold}` or BUCC's own names
   `<xx>-en.training.*` (XTREME uses BUCC's training set as its test set, the
   official test gold being unreleased). Sentence files are `id<TAB>sentence`,
-  gold files `source id<TAB>target id`. The Hub copy (google/xtreme bucc18.*)
+  gold files `source id<TAB>target id`; each may be gzipped (`.gz`), and XTREME's
+  `<xx>-en.dev.*` names the sample. The Hub copy (google/xtreme bucc18.*)
   holds only the gold pairs, which is not enough to mine, so there is no Hub
   source.
 """
@@ -23,9 +26,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stopover.errors import DataError
+from stopover import languages as langtable
+from stopover.errors import DataError, LanguageError
 from stopover.formats.options import RetrievalOptions
 from stopover.tasks import HubSource, Task, register
+from stopover.tasks._local import find, read_text, undeclared_without_files
 
 # XTREME's 36 Tatoeba languages: ISO 639-3 -> LASER's file code (google/xtreme config `tatoeba.<code>`).
 TATOEBA_LANGS = {
@@ -60,15 +65,39 @@ def _strip_pair(row: dict[str, Any]) -> dict[str, Any]:
                       if isinstance(row.get(k), str)}}
 
 
+def laser_codes(task: Task, language: str) -> list[str]:
+    """File codes LASER may use for `language`: the task's, then the table's 3-letter aliases
+    (Latvian `lav` is LASER's `lvs`; Swahili `swa` is `swh`)."""
+    codes = [task.code(language), language]
+    try:
+        codes.extend(a for a in langtable.get(language).aliases if len(a) == 3 and a.isalpha() and a.islower())
+    except LanguageError:
+        pass
+    return list(dict.fromkeys(codes))
+
+
 def locate_tatoeba(directory: Path, task: Task, language: str, split: str) -> Path | None:
+    """LASER's files: `<dir>/tatoeba.<xxx>-eng.<xxx>` (or under `v1/`) with its `.eng` side."""
     if split != "test":
         return None
-    code = task.code(language)
-    for base in (Path(directory), Path(directory) / "v1"):
-        path = base / f"tatoeba.{code}-eng.{code}"
-        if path.is_file():
-            return path
+    codes = laser_codes(task, language)
+    for code in codes:
+        for base in (Path(directory), Path(directory) / "v1"):
+            path = base / f"tatoeba.{code}-eng.{code}"
+            if path.is_file():
+                return path
+    undeclared_without_files(directory, task, language, split,
+                             " or ".join(f"tatoeba.{c}-eng.{c}" for c in codes))
     return None
+
+
+def _laser_reader_keys() -> list[str]:
+    """Reader keys (file-name endings) for every LASER code a table language may have."""
+    codes = set(TATOEBA_LANGS.values())
+    for lang in langtable.all_languages():
+        codes.update(c for c in (lang.tatoeba, lang.iso3, *lang.aliases)
+                     if c and len(c) == 3 and c.isalpha() and c.islower())
+    return [f"{code}-eng.{code}" for code in sorted(codes)]
 
 
 def _lines(path: Path) -> list[str]:
@@ -80,8 +109,7 @@ def _lines(path: Path) -> list[str]:
 
 def laser_partner(path: Path, task: Task, language: str) -> list[Path]:
     """The `.eng` side of `tatoeba.<xxx>-eng.<xxx>`."""
-    code = task.code(language)
-    return [path.with_name(path.name[: -len(code)] + "eng")]
+    return [Path(path).with_suffix(".eng")]
 
 
 def read_laser(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
@@ -100,27 +128,49 @@ def read_laser(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ BUCC
 
 
+def _bucc_file(directory: Path, code: str, name: str, suffix: str) -> Path:
+    """`<dir>/<xx>-en.<name>.<suffix>` or its `.gz` copy, whichever exists (else the plain name)."""
+    plain = f"{code}-en.{name}.{suffix}"
+    return find(directory, plain) or directory / plain
+
+
+def _bucc_missing_sides(directory: Path, code: str, name: str) -> str:
+    """What of one BUCC part is there and what is not, e.g. `has de-en.dev.gold.gz; lacks ...`."""
+    files = [_bucc_file(directory, code, name, suffix) for suffix in (code, "en", "gold")]
+    have = [f.name for f in files if f.is_file()]
+    lacks = [f"{f.name}[.gz]" for f in files if not f.is_file()]
+    return (f"has {', '.join(have)}; " if have else "") + f"lacks {', '.join(lacks)}"
+
+
 def locate_bucc(directory: Path, task: Task, language: str, split: str) -> Path:
-    """The source-language file of the split's part; the reader finds its partners beside it."""
+    """The source-language file of the split's part, `<xx>-en.<part>.<xx>[.gz]`; the reader finds its
+    partners (`.en`, `.gold`) beside it."""
     code = task.code(language)
     directory = Path(directory)
-    for base in (directory, directory / f"{code}-en", directory / "bucc2018", directory / "bucc2018" / f"{code}-en"):
-        for name in _BUCC_NAMES.get(split, ()):
-            path = base / f"{code}-en.{name}.{code}"
+    bases = (directory, directory / f"{code}-en", directory / "bucc2018", directory / "bucc2018" / f"{code}-en")
+    names = _BUCC_NAMES.get(split, ())
+    for base in bases:
+        for name in names:
+            path = _bucc_file(base, code, name, code)
             if path.is_file():
                 return path
-    tried = "/".join(_BUCC_NAMES.get(split, (split,)))
-    raise DataError(f"{directory}: no {code}-en.{tried}.{code}. {bucc_missing(code)}")
+    # say what is there: a sample with its gold pairs but no sentences is a partial copy
+    partial = [f"{base / code}-en.{name}.* {_bucc_missing_sides(base, code, name)}" for base in bases
+               for name in names if _bucc_file(base, code, name, "gold").is_file()
+               or _bucc_file(base, code, name, "en").is_file()]
+    found = f" ({'; '.join(partial)})" if partial else ""
+    tried = "/".join(names or (split,))
+    raise DataError(f"{directory}: no {code}-en.{tried}.{code}[.gz]{found}. {bucc_missing(code)}")
 
 
-def _bucc_table(path: Path, what: str, code: str) -> list[tuple[str, str]]:
-    if not path.is_file():
-        raise DataError(f"{path} is missing. {bucc_missing(code)}")
+def _bucc_table(path: Path, what: str, *, sentences: bool) -> list[tuple[str, str]]:
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path, f"`{what}` lines").splitlines(), start=1):
         if not line.strip():
             continue
         first, sep, second = line.partition("\t")
+        if sentences and sep and first.strip() and not second.strip():
+            continue  # an id with an empty sentence (the real fr-en sample has one): nothing to mine
         if not sep or not first.strip() or not second.strip():
             raise DataError(f"{path}:{lineno}: expected `{what}`, found {line[:60]!r}")
         rows.append((first.strip(), second.strip()))
@@ -128,25 +178,28 @@ def _bucc_table(path: Path, what: str, code: str) -> list[tuple[str, str]]:
 
 
 def _bucc_part(directory: Path, code: str, name: str, part: str) -> list[dict[str, Any]]:
-    stem = directory / f"{code}-en.{name}"
+    source, english, gold = (_bucc_file(directory, code, name, suffix) for suffix in (code, "en", "gold"))
+    if not all(f.is_file() for f in (source, english, gold)):
+        raise DataError(f"{directory}: BUCC part {code}-en.{name} is incomplete "
+                        f"({_bucc_missing_sides(directory, code, name)}). {bucc_missing(code)}")
     rows: list[dict[str, Any]] = []
-    for sid, text in _bucc_table(stem.with_name(stem.name + f".{code}"), "id<TAB>sentence", code):
+    for sid, text in _bucc_table(source, "id<TAB>sentence", sentences=True):
         rows.append({"source": text, "target": "", "source_id": f"{part}/{sid}", "target_id": ""})
-    for tid, text in _bucc_table(stem.with_name(stem.name + ".en"), "id<TAB>sentence", code):
+    for tid, text in _bucc_table(english, "id<TAB>sentence", sentences=True):
         rows.append({"source": "", "target": text, "source_id": "", "target_id": f"{part}/{tid}"})
-    for sid, tid in _bucc_table(stem.with_name(stem.name + ".gold"), "source id<TAB>target id", code):
+    for sid, tid in _bucc_table(gold, "source id<TAB>target id", sentences=False):
         rows.append({"source": "", "target": "", "source_id": f"{part}/{sid}", "target_id": f"{part}/{tid}"})
     return rows
 
 
 def _bucc_parts(path: Path, code: str) -> list[tuple[str, str]]:
     """(file name part, id prefix) of what `path` brings: a test part also brings the sample."""
-    name = path.name.split(".")[1]  # <xx>-en.<name>.<xx>
+    name = path.name.split(".")[1]  # <xx>-en.<name>.<xx>[.gz]
     if name not in _BUCC_NAMES["test"]:
         return [(name, "sample")]
-    sample = next((n for n in _BUCC_NAMES["dev"] if (path.parent / f"{code}-en.{n}.{code}").is_file()), None)
+    sample = next((n for n in _BUCC_NAMES["dev"] if _bucc_file(path.parent, code, n, code).is_file()), None)
     if sample is None:
-        raise DataError(f"{path.parent}: no {code}-en.sample.{code} beside {path.name}; the mining "
+        raise DataError(f"{path.parent}: no {code}-en.sample.{code}[.gz] beside {path.name}; the mining "
                         f"threshold is tuned on the sample. {bucc_missing(code)}")
     return [(sample, "sample"), (name, "test")]
 
@@ -154,7 +207,7 @@ def _bucc_parts(path: Path, code: str) -> list[tuple[str, str]]:
 def bucc_companions(path: Path, task: Task, language: str) -> list[Path]:
     """Every file `read_bucc` reads for `path` besides `path` itself."""
     code = task.code(language)
-    files = [path.parent / f"{code}-en.{name}.{suffix}" for name, _ in _bucc_parts(path, code)
+    files = [_bucc_file(path.parent, code, name, suffix) for name, _ in _bucc_parts(path, code)
              for suffix in (code, "en", "gold")]
     return [f for f in files if f != path]
 
@@ -177,7 +230,8 @@ register(Task(
     columns={"source": "source_sentence", "target": "target_sentence"},
     hub=HubSource("google/xtreme", "tatoeba.{lang}", splits={"test": "validation"}),
     convert=_strip_pair, splits=("test",),
-    readers={code: read_laser for code in TATOEBA_LANGS.values()}, locate=locate_tatoeba,
+    readers={key: read_laser for key in _laser_reader_keys()}, locate=locate_tatoeba,
+    open_languages="tatoeba",
     companions=laser_partner,
     format_options=RetrievalOptions(layer_fraction=14 / 24, queries="target"),
     licence="CC BY 2.0 FR (Tatoeba)", citation="Artetxe & Schwenk 2019; Hu et al. 2020",
@@ -187,7 +241,8 @@ register(Task(
     name="bucc", format="retrieval", metric="bucc", role="target",
     description="BUCC 2018 bitext mining (de, fr, ru, zh with en): margin mining, threshold from the sample",
     languages=tuple(BUCC_LANGS), lang_codes=BUCC_LANGS, splits=("dev", "test"),
-    readers={code: read_bucc for code in BUCC_LANGS.values()}, locate=locate_bucc,
+    readers={f"{code}{gz}": read_bucc for code in BUCC_LANGS.values() for gz in ("", ".gz")},
+    locate=locate_bucc,
     companions=bucc_companions,
     local_only=True, missing_data=BUCC_MISSING,
     format_options=RetrievalOptions(layer_fraction=8 / 24, neighbourhood=4),

@@ -9,12 +9,21 @@ with `tokens` and `pos_tags` / `ner_tags` / `tags` columns):
 - udpos: CoNLL-U, `<dir>/<language>/<split>.conllu[.gz]`, where `<language>` is
   the ISO 639-3 code, the ISO 639-1 code (`es`) or XTREME's UD name
   (`Spanish`); multi-word tokens and empty nodes as `stopover.conllu` documents.
-- panx: two columns, `<dir>/<language>/<split>.iob[.gz]`: `token<TAB>tag` per
-  line, a blank line between sentences (XTREME's `xx:` token prefix is removed).
+- panx: two columns, `<dir>/<language>/<split>.iob[.gz]` or XTREME's layout
+  `<dir>/<split>-<xx>.tsv[.gz]` (`train-en.tsv.gz`, `dev-de.tsv.gz`):
+  `token<TAB>tag` per line, a blank line between sentences (XTREME's `xx:`
+  token prefix is removed).
 - ccg: CCGbank is licensed (LDC2005T13), so there is no Hub copy: the user
   converts it to `<dir>/eng/<split>.ccg[.gz]`, one `word<TAB>supertag` per line
-  and a blank line between sentences (docs/formats/tagging.md shows how). The
-  supertag set is open; see `ccg_tag_set`.
+  and a blank line between sentences (docs/formats/tagging.md shows how); or
+  C&C's `.stagged` layout (QuestionBank's `qus_<split>.staggedGold[.gz]`,
+  GENIA's `GENIA1000.staggedgold[.gz]`): one sentence a line, tokens
+  `word|POS|supertag` separated by spaces. The supertag set is open; see
+  `ccg_tag_set`.
+
+Any language of the language table with local files may be evaluated
+(`Task.open_languages`): udpos finds `<dir>/<iso3|iso1|UD name>/`, panx
+XTREME's two-letter file codes.
 """
 
 from __future__ import annotations
@@ -24,9 +33,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from stopover.errors import DataError, TaskError
+from stopover import languages as langtable
+from stopover.errors import DataError, LanguageError, TaskError
 from stopover.formats.options import TaggingOptions, options_for
 from stopover.tasks import HubSource, Task, register
+from stopover.tasks._local import locate_xtreme_tsv, read_text, undeclared_without_files
 
 # The 17 Universal POS tags in the order of google/xtreme's `pos_tags` ClassLabel (alphabetical).
 UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
@@ -72,8 +83,9 @@ CCG_MAX_TAGS = 425
 CCG_UNKNOWN = "<unk>"
 CCG_MISSING = ("CCGbank is licensed (LDC2005T13) and not distributed with stopover: convert your copy "
                "to <data_dir>/ccg/eng/{train,dev,test}.ccg, one `word<TAB>supertag` per line and a blank "
-               "line between sentences (sections 02-21 / 00 / 23; see docs/formats/tagging.md), then set "
-               "data_dir or tasks.ccg.data_dir")
+               "line between sentences (sections 02-21 / 00 / 23; see docs/formats/tagging.md), or C&C's "
+               "`word|POS|supertag` lines named <name>_<split>.staggedGold[.gz], then set data_dir or "
+               "tasks.ccg.data_dir")
 
 
 # ------------------------------------------------------------------ Hub rows
@@ -118,14 +130,27 @@ def read_ud(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _table_code(language: str, scheme: str) -> str:
+    """The language table's `scheme` code of `language`, else `language` itself."""
+    try:
+        return langtable.codes(scheme, language)
+    except LanguageError:
+        return language
+
+
 def locate_ud(directory: Path, task: Task, language: str, split: str) -> Path | None:
-    """`<dir>/<iso3|iso1|UD name>/<split>.conllu[.gz]`; None lets the flat-table lookup run."""
-    names = dict.fromkeys((language, UDPOS_ISO1.get(language, language), task.code(language)))
+    """`<dir>/<iso3|iso1|UD name>/<split>.conllu[.gz]` (`ud/es/test.conllu.gz`).
+
+    None lets the flat-table lookup run."""
+    names = dict.fromkeys((language, UDPOS_ISO1.get(language) or _table_code(language, "iso1"),
+                           task.code(language), _table_code(language, "udpos")))
     for name in names:
         for ext in ("conllu", "conllu.gz"):
             path = Path(directory) / name / f"{split}.{ext}"
             if path.is_file():
                 return path
+    undeclared_without_files(directory, task, language, split,
+                             f"{'|'.join(n for n in names if n)}/{split}.conllu[.gz]")
     return None
 
 
@@ -201,20 +226,90 @@ def _ccg_file(directory: Path, split: str) -> Path | None:
     return None
 
 
+# C&C's supertagger files: `word|POS|supertag` tokens, one sentence a line (QuestionBank's
+# qus_train.staggedGold, GENIA's GENIA1000.staggedgold).
+STAGGED_SUFFIXES = ("staggedGold", "staggedgold", "stagged")
+
+
+def is_stagged(path: Path) -> bool:
+    name = path.name.removesuffix(".gz")
+    return any(name.endswith("." + suffix) for suffix in STAGGED_SUFFIXES)
+
+
+def read_stagged(path: Path) -> list[tuple[list[str], list[str]]]:
+    """`word|POS|supertag` tokens separated by spaces, one sentence a line -> (words, supertags)."""
+    sentences = []
+    for lineno, line in enumerate(read_text(path, "`word|POS|supertag` tokens, one sentence a line")
+                                  .splitlines(), start=1):
+        if not line.strip():
+            continue
+        words, tags = [], []
+        for item in line.split():
+            parts = item.rsplit("|", 2)  # a word may hold "|"; a POS tag or a category never does
+            if len(parts) != 3 or not all(parts):
+                raise DataError(f"{path}:{lineno}: token {item[:60]!r} is not `word|POS|supertag`")
+            words.append(parts[0])
+            tags.append(parts[2])
+        sentences.append((words, tags))
+    return sentences
+
+
+def _stagged_split(path: Path) -> str | None:
+    """The split a `.stagged` file's name gives (`qus_train` -> train), else None (`GENIA1000`)."""
+    parts = path.name.split(".")[0].replace("-", "_").split("_")
+    return next((split for split in ("train", "dev", "test") if split in parts), None)
+
+
+def _stagged_file(directory: Path, split: str) -> Path | None:
+    if not directory.is_dir():
+        return None
+    found = sorted(p for p in directory.iterdir() if p.is_file() and is_stagged(p) and _stagged_split(p) == split)
+    return found[0] if found else None
+
+
+def _ccg_train_file(path: Path) -> Path:
+    """The training file whose supertags make the inventory, for the split file `path`."""
+    if not is_stagged(path):
+        train = _ccg_file(path.parent, "train")
+        if train is None:
+            raise DataError(f"{path.parent}: no train.ccg beside {path.name}; the supertag set is built from "
+                            f"the training file. {CCG_MISSING}")
+        return train
+    train = _stagged_file(path.parent, "train")
+    if train is not None:
+        return train
+    siblings = [p for p in path.parent.iterdir() if p.is_file() and is_stagged(p)]
+    if siblings == [path]:
+        return path  # a corpus of one file (GENIA1000): it is the training file wherever it is read
+    raise DataError(f"{path.parent}: no *_train.staggedGold beside {path.name}; the supertag set is built "
+                    f"from the training file. {CCG_MISSING}")
+
+
+def _ccg_sentences(path: Path) -> list[tuple[list[str], list[str]]]:
+    return read_stagged(path) if is_stagged(path) else read_columns(path)
+
+
 def read_ccg(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
-    """A `.ccg` split; also (re)builds the supertag inventory from the `train` file beside it."""
-    train = _ccg_file(path.parent, "train")
-    if train is None:
-        raise DataError(f"{path.parent}: no train.ccg beside {path.name}; the supertag set is built from "
-                        f"the training file. {CCG_MISSING}")
+    """A CCG split; also (re)builds the supertag inventory from the training file beside it."""
+    path = Path(path)
+    train = _ccg_train_file(path)
     stat = train.stat()
     key = (str(train.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _INVENTORY_CACHE:
-        _INVENTORY_CACHE[key] = supertag_inventory(read_columns(train),
+        _INVENTORY_CACHE[key] = supertag_inventory(_ccg_sentences(train),
                                                    options_for(task, TaggingOptions).max_tags,
                                                    options_for(task, TaggingOptions).unknown_tag or CCG_UNKNOWN)
     _CCG_TAG_SETS[task.name] = _INVENTORY_CACHE[key]
-    return [{"tokens": tokens, "tags": tags} for tokens, tags in read_columns(path)]
+    return [{"tokens": tokens, "tags": tags} for tokens, tags in _ccg_sentences(path)]
+
+
+def ccg_companions(path: Path, task: Task, language: str) -> list[Path]:
+    """The training file read for the supertag inventory, when it is not `path` itself."""
+    try:
+        train = _ccg_train_file(Path(path))
+    except DataError:
+        return []  # the reader reports it
+    return [] if train == Path(path) else [train]
 
 
 def ccg_tag_set(task: Task) -> tuple[str, ...]:
@@ -227,10 +322,22 @@ def ccg_tag_set(task: Task) -> tuple[str, ...]:
 
 
 def locate_ccg(directory: Path, task: Task, language: str, split: str) -> Path | None:
-    path = _ccg_file(Path(directory) / language, split)
+    """`<dir>/<language>/<split>.ccg[.gz]`, `<dir>/<split>.ccg[.gz]` or `<dir>/<name>_<split>.staggedGold[.gz]`."""
+    directory = Path(directory)
+    path = _ccg_file(directory / language, split) or _ccg_file(directory, split) or _stagged_file(directory, split)
     if path is None and split == "train":
-        raise DataError(f"{directory}: no {language}/train.ccg. {CCG_MISSING}")
+        unsplit = sorted(p.name for p in directory.iterdir() if p.is_file() and is_stagged(p)
+                         and _stagged_split(p) is None) if directory.is_dir() else []
+        if unsplit:  # GENIA1000: one file, no split in its name; which split it plays is the config's
+            raise DataError(f"{directory}: {unsplit[0]} names no split; say which split it plays with "
+                            f"tasks.{task.name}.files, e.g. {{train: {unsplit[0]}}}")
+        raise DataError(f"{directory}: no {language}/train.ccg or *_train.staggedGold. {CCG_MISSING}")
     return path  # dev/test are optional: None lets the loader report them missing
+
+
+def locate_panx(directory: Path, task: Task, language: str, split: str) -> Path | None:
+    """XTREME's layout: `<dir>/<split>-<xx>.tsv[.gz]` (`train-en.tsv.gz`, `dev-de.tsv.gz`)."""
+    return locate_xtreme_tsv(directory, task, language, split)
 
 
 # ------------------------------------------------------------------ declarations
@@ -243,8 +350,8 @@ register(Task(
     hub=HubSource("google/xtreme", "udpos.{lang}", splits={"train": "train", "dev": "validation",
                                                            "test": "test"}),
     convert=tags_by_position("pos_tags", UPOS),
-    readers={"conllu": read_ud, "conllu.gz": read_ud}, locate=locate_ud,
     published_train_size=21_253,  # English UD train (Hu et al. 2020, Table 1)
+    readers={"conllu": read_ud, "conllu.gz": read_ud}, locate=locate_ud, open_languages="udpos",
     licence="per treebank: CC BY-SA, CC BY-NC-SA and others (see each UD treebank)",
     citation="Nivre et al. 2020 (UD); Hu et al. 2020 (XTREME)",
 ))
@@ -257,8 +364,9 @@ register(Task(
     hub=HubSource("google/xtreme", "PAN-X.{lang}", splits={"train": "train", "dev": "validation",
                                                            "test": "test"}),
     convert=tags_by_position("ner_tags", PANX_TAGS),
-    readers={"iob": read_panx, "iob.gz": read_panx},
     published_train_size=20_000,  # English WikiANN train (Hu et al. 2020, Table 1)
+    readers={"iob": read_panx, "iob.gz": read_panx, "tsv": read_panx, "tsv.gz": read_panx},
+    locate=locate_panx, open_languages="iso1",
     licence="ODC-BY (WikiANN)", citation="Pan et al. 2017; Rahimi et al. 2019; Hu et al. 2020",
 ))
 
@@ -266,7 +374,9 @@ register(Task(
     name="ccg", format="tagging", metric="accuracy",
     description="CCG supertagging on CCGbank (licensed: user-supplied files); accuracy over tokens",
     labels=(),  # open: built from the training file (ccg_tag_set)
-    readers={"ccg": read_ccg, "ccg.gz": read_ccg}, locate=locate_ccg,
+    readers={"ccg": read_ccg, "ccg.gz": read_ccg,
+             **{f"{suffix}{gz}": read_ccg for suffix in STAGGED_SUFFIXES for gz in ("", ".gz")}},
+    locate=locate_ccg, companions=ccg_companions,
     local_only=True, missing_data=CCG_MISSING,
     published_train_size=39_604,  # CCGbank sections 02-21 (Hockenmaier & Steedman 2007)
     format_options=TaggingOptions(tag_set=ccg_tag_set, max_tags=CCG_MAX_TAGS, unknown_tag=CCG_UNKNOWN),
