@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: str) -> str:
+    """`text` on one line: line breaks a message quotes from the data (a column name, a value) escaped."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def warning_line(message: Warning | str) -> str:
     """The one line a warning is shown as: `warning: <message>`, its lines joined."""
     return "warning: " + " ".join(line.strip() for line in str(message).splitlines() if line.strip())
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     except StopoverError as err:
         if debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -104,7 +104,14 @@ def _delimited_lines(fh: IO[str], tsv: bool, path: Path) -> Iterator[tuple[int, 
             yield start, fields
 
 
-def _read_delimited(path: Path, compressed: bool, tsv: bool, skip_bad_rows: bool, option: str) -> list[dict]:
+def _columns(header: list[str], most: int = 8) -> str:
+    # column names as they can be shown on one line (a quoted CSV name may hold a line break)
+    shown = [c if c.isprintable() else repr(c) for c in header[:most]]
+    return ", ".join(shown) + (f", ... ({len(header)} in all)" if len(header) > most else "")
+
+
+def _read_delimited(path: Path, compressed: bool, tsv: bool, skip_bad_rows: bool,
+                    option: str | None) -> list[dict[str, Any]]:
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # long contexts (QA) exceed the 128 KiB default
     rows: list[dict[str, Any]] = []
     bad: list[int] = []
@@ -122,27 +129,27 @@ def _read_delimited(path: Path, compressed: bool, tsv: bool, skip_bad_rows: bool
             if len(fields) != len(header):
                 if not skip_bad_rows:
                     sep = "tab" if tsv else "comma"
+                    skip = f" or set {option}: true to skip such rows" if option else ""
                     raise DataError(f"{path}:{lineno}: {len(fields)} field(s) where the header has {len(header)} "
-                                    f"({', '.join(header)}); fix the row (a stray {sep} or a missing field?) "
-                                    f"or set {option}: true to skip such rows")
+                                    f"({_columns(header)}); fix the row (a stray {sep} or a missing field?){skip}")
                 bad.append(lineno)
                 continue
             rows.append(dict(zip(header, fields)))
     if bad:
         warnings.warn(f"{path}: skipped {len(bad)} row(s) with the wrong number of fields (lines "
-                      f"{', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''}; {option} is on)",
-                      stacklevel=3)
+                      f"{', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''}; {option or 'skip_bad_rows'} "
+                      "is on)", stacklevel=3)
     return rows
 
 
 def read_table(path: Path, *, skip_bad_rows: bool = False,
-               option: str = "tasks.<task>.skip_bad_rows") -> list[dict[str, Any]]:
+               option: str | None = "tasks.<task>.skip_bad_rows") -> list[dict[str, Any]]:
     """Rows of a JSONL / TSV / CSV / Parquet file as dicts (JSONL, TSV and CSV may be gzipped).
 
     TSV and CSV: the first row names the columns; every value is a string. A row whose number
     of fields differs from the header's is an error naming file:line, or, with `skip_bad_rows`
-    (the config key `option`), skipped with one warning giving the count. A leading byte-order
-    mark is ignored.
+    (the config key `option`; None: a reader that offers no such key), skipped with one warning
+    giving the count. A leading byte-order mark is ignored.
     """
     path = Path(path)
     name = path.name.lower()
@@ -294,7 +301,7 @@ def canonicalize(rows: list[dict[str, Any]], task: Task, where: str) -> list[dic
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
                 # a task's row adapter met a row of the wrong shape: the data's fault, so say where
                 raise DataError(f"{where}: row {i + 1} is not {task.name} data ({type(err).__name__}: {err}; "
-                                f"columns: {', '.join(map(str, row))}); see `stopover tasks` and docs/tasks.md "
+                                f"columns: {_columns(list(map(str, row)))}); see `stopover tasks` and docs/tasks.md "
                                 "for its columns") from None
         ex: dict[str, Any] = {}
         for key in keys:
@@ -307,7 +314,7 @@ def canonicalize(rows: list[dict[str, Any]], task: Task, where: str) -> list[dic
                 ex[key] = None if key == "text_b" else (str(i) if key == "id" else "")
             else:
                 raise DataError(f"{where}: row {i + 1} has no column {source!r} for {key!r} (columns: "
-                                f"{', '.join(map(str, row))}); rename it or map it in the task's columns")
+                                f"{_columns(list(map(str, row)), 20)}); rename it or map it in the task's columns")
         for key in _TEXT_FIELDS.intersection(ex):
             value = ex[key]
             if not isinstance(value, str) and not (value is None and key == "text_b"):

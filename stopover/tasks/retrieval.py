@@ -115,8 +115,12 @@ def locate_bucc(directory: Path, task: Task, language: str, split: str) -> Path:
 def _bucc_table(path: Path, what: str, code: str) -> list[tuple[str, str]]:
     if not path.is_file():
         raise DataError(f"{path} is missing. {bucc_missing(code)}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read ({err}); expected a UTF-8 text file of `{what}` lines") from None
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         first, sep, second = line.partition("\t")
