@@ -173,6 +173,10 @@ class TaskSource:
                                   f"with split one of {', '.join(SPLITS)}")
         if self.train_languages is not None and not self.train_languages:
             raise ConfigError(f"{where}.train_languages: give at least one language, or leave it out")
+        if self.languages is not None and not self.languages:  # () once meant "all", silently
+            raise ConfigError(f"{where}.languages: give at least one language, or leave it out for all of them")
+        if self.data_dir is not None and not self.data_dir.strip():
+            raise ConfigError(f"{where}.data_dir is empty: give a directory, or leave it out")
         if self.train:
             self.train_config(TrainConfig(), where)  # unknown keys and bad values fail here
 
@@ -197,6 +201,13 @@ class LabConfig:
         for key in ("train", "dev", "test"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{where}.{key} = {getattr(self, key)}: must be > 0")
+        if self.variants:
+            from stopover.lab.variants import ANCHORS, ENGLISH_CODE  # plain data, no numpy/torch
+
+            unknown = [code for code in self.variants if code not in ANCHORS and code != ENGLISH_CODE]
+            if unknown:
+                raise ConfigError(f"{where}.variants: unknown typology-lab language(s) {', '.join(map(repr, unknown))}; "
+                                  f"valid: {', '.join(ANCHORS)}")
 
 
 @dataclass(frozen=True)
@@ -233,6 +244,11 @@ class RunConfig:
             raise ConfigError(f"{where}.model is empty: name the encoder, e.g. embedded:multilingual-e5-small "
                               "(offline), tiny:64x2 (a tiny random model for tests), a Hub id such as "
                               "xlm-roberta-large, or a local model directory")
+        for key in ("output_dir", "data_dir"):
+            value = getattr(self, key)
+            if value is not None and not value.strip():
+                raise ConfigError(f"{where}.{key} is empty: give a directory, or leave it out "
+                                  f"({'default: runs' if key == 'output_dir' else 'no local data'})")
         if not self.targets:
             pool = f" (the pool {', '.join(self.pool)} only supplies intermediate tasks)" if self.pool else ""
             raise ConfigError(f"{where}.targets: give at least one target task, e.g. targets: [xnli]{pool}; "

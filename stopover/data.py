@@ -364,7 +364,16 @@ def load_examples(task: Task | str, split: str = "train", language: str = "eng",
             raise DataError(f"{directory}: no {split} file for task {task.name!r}, language {language!r}; "
                             f"expected {directory}/{language}/{split}.<{'|'.join(FILE_TYPES)}>")
     if rows is None:
-        rows, where = _hub_rows(task, split, language, revision)
+        try:
+            rows, where = _hub_rows(task, split, language, revision)
+        except DataError as err:
+            if data_dir is None:
+                raise
+            # the local miss is the likelier culprit: name it first, then why the Hub did not help
+            directory = Path(data_dir)
+            missing = (f"{directory} does not exist" if not directory.is_dir() else
+                       f"{directory} has no {language}/{split}.<{'|'.join(FILE_TYPES)}> for task {task.name!r}")
+            raise DataError(f"{missing}, and the Hub copy could not be used either ({err})") from None
     examples = canonicalize(rows, task, where)
     if not examples:
         raise DataError(f"{where}: the {split} split of {task.name!r} ({language}) is empty")

@@ -196,6 +196,19 @@ def file_mode() -> int:
     return 0o666 & ~current_umask()
 
 
+def respect_umask(path: Path) -> None:
+    """Give `path` (a file, or every file under a directory) the umask's usual mode, `file_mode()`.
+
+    For files written by libraries that create them 0600 (safetensors, through
+    `save_pretrained`; anything written via `tempfile.mkstemp`): call it on the file or the
+    temporary directory before it is renamed into place.
+    """
+    mode = file_mode()
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+    for file in files:
+        os.chmod(file, mode)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a file so that readers see either the old or the whole new content.
 
