@@ -443,7 +443,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_StrictLoader)  # a SafeLoader
     except _DuplicateKey as err:
         raise ConfigError(f"{path}: {err}") from None
     except UnicodeDecodeError as err:

@@ -5,8 +5,11 @@ would show as an internal error.
 
 from __future__ import annotations
 
+import gzip as _gzip
 import json
 import math
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,8 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stopover.config import RunConfig, from_dict, load_config, parse_overrides
-from stopover.data import load_examples, read_table
-from stopover.errors import ConfigError, DataError
+from stopover.data import _CANONICAL_KEYS, canonicalize, load_examples, read_table
+from stopover.errors import ConfigError, DataError, StopoverError
 from stopover.tasks import get_task
 
 FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "80")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -195,12 +198,6 @@ def test_deep_nesting_is_a_data_error(tmp_path):
 # into the task's format, or fail with a DataError) or a one-line StopoverError; never another
 # exception. `FUZZ_EXAMPLES` raises the count of the fast tests; the `_long` variants are slow.
 
-import gzip as _gzip  # noqa: E402
-import tempfile  # noqa: E402
-from typing import Callable  # noqa: E402
-
-from stopover.data import _CANONICAL_KEYS, canonicalize  # noqa: E402
-from stopover.errors import StopoverError  # noqa: E402
 
 FAST = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "25")), deadline=None)
 LONG = settings(max_examples=400, deadline=None)
@@ -416,18 +413,15 @@ pool: [mnli, qqp]
 strategies: [none, single, {explicit: [mnli]}, {name: random-k, k: 1, draws: 2}]
 targets: [xnli, pawsx]
 seeds: [0, 1]
-base: &base {epochs: 1, batch_size: 16, lr: 1.0e-3, max_length: 32}
 tasks:
   xnli: {languages: [eng, deu], data_dir: xnli-data, skip_bad_rows: true}
   pawsx:
     files: {eng/train: en/train.tsv, dev: null}
     train: {epochs: 2}
+target: &base {epochs: 1, batch_size: 16, lr: 1.0e-3, max_length: 32}
 intermediate: {<<: *base, epochs: 2}
 selection: {k: 2, draws: 3, budget: 100}
-""".replace(b"base: &base {epochs: 1, batch_size: 16, lr: 1.0e-3, max_length: 32}\n", b"") \
-    .replace(b"intermediate: {<<: *base, epochs: 2}",
-             b"target: &base {epochs: 1, batch_size: 16, lr: 1.0e-3, max_length: 32}\n"
-             b"intermediate: {<<: *base, epochs: 2}")
+"""
 
 
 def _config_body(ops, overrides):
