@@ -2,7 +2,10 @@
 
 Subcommands live in `stopover.commands.*` and are discovered at start-up.
 A `StopoverError` becomes one line on stderr and exit code 2; any other
-exception is a bug and keeps its traceback only under `--debug`.
+exception is a bug and keeps its traceback only under `--debug`. Python
+warnings (ours and the libraries') become one `warning: <message>` line each,
+without the source path and line Python would add, and each distinct message
+is shown once per command.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
+from contextlib import contextmanager
 from types import ModuleType
+from typing import Any, Iterator
 
 from stopover import __version__
 from stopover.errors import StopoverError
@@ -45,6 +51,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: str) -> str:
+    """`text` on one line: line breaks a message quotes from the data (a column name, a value) escaped."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def warning_line(message: Warning | str) -> str:
+    """The one line a warning is shown as: `warning: <message>`, its lines joined."""
+    return "warning: " + " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Show each distinct warning once, as `warning_line`, while the block runs.
+
+    `showwarning` is replaced, not the filters: what a filter silences stays silent, and
+    Python's own once-per-source-line rule still applies before the once-per-message one here.
+    The line goes to the `sys.stderr` of the moment (a rich progress display redirects it
+    above its bars). Under `--debug` the caller skips this and Python's own format is kept.
+    """
+    shown: set[str] = set()
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        text = warning_line(message)
+        if text in shown:
+            return
+        shown.add(text)
+        print(text, file=file if file is not None else sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -53,11 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     debug = getattr(args, "debug", False)
     try:
-        return int(args._run(args) or 0)
+        if debug:
+            return int(args._run(args) or 0)
+        with one_line_warnings():
+            return int(args._run(args) or 0)
     except StopoverError as err:
         if debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -5,6 +5,14 @@ data and rejects unknown keys and ill-typed values with a one-line error that
 names the key (dotted path) and lists the valid keys. `stable_hash` hashes the
 canonical JSON of any config-like value; stage identities are built from it
 (never from hand-made strings, see DESIGN.md).
+
+`load_config` also owns what a config *file* means: a key given twice in one
+mapping is an error naming both lines (YAML would keep the last one without a
+word), and relative paths written in the file (`data_dir`, `output_dir`,
+`tasks.<name>.data_dir`, a local `model` directory) are relative to the file's
+own directory, so a config means the same thing from any working directory.
+Paths given as `key=value` overrides on the command line stay relative to the
+working directory, as every shell user expects.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import yaml
 
 from stopover.errors import ConfigError
 from stopover.precision import PRECISIONS
+from stopover.selection import validate_strategies
 from stopover.tasks import SPLITS  # the registry module only: task families load on first lookup
 
 
@@ -141,6 +150,7 @@ class TaskSource:
     target's English training data and its test sets are parallel (the same
     items by id, e.g. XQuAD trained on English XQuAD): train on one half of the
     items and evaluate every language on the other (see stopover.pipeline).
+    `skip_bad_rows`: see `stopover.data.read_table`.
     """
 
     data_dir: str | None = None  # local files: <data_dir>/<language>/<split>.<jsonl|tsv|csv|parquet>
@@ -150,6 +160,10 @@ class TaskSource:
     train_languages: tuple[str, ...] | None = None  # languages of the training files (default: eng)
     train: dict[str, Any] = field(default_factory=dict)  # per-task TrainConfig overrides
     holdout: bool = False  # train and test are parallel: split the items in two halves
+    # TSV/CSV rows whose number of fields differs from the header's: skipped with a warning that gives
+    # the count (true), or the run stops naming file:line (false). Only the skipped rows differ, and
+    # without the option no run gets that far, so it needs no place in the stage identity.
+    skip_bad_rows: bool = False
 
     def validate(self, where: str) -> None:
         for key in self.files:
@@ -159,6 +173,10 @@ class TaskSource:
                                   f"with split one of {', '.join(SPLITS)}")
         if self.train_languages is not None and not self.train_languages:
             raise ConfigError(f"{where}.train_languages: give at least one language, or leave it out")
+        if self.languages is not None and not self.languages:  # () once meant "all", silently
+            raise ConfigError(f"{where}.languages: give at least one language, or leave it out for all of them")
+        if self.data_dir is not None and not self.data_dir.strip():
+            raise ConfigError(f"{where}.data_dir is empty: give a directory, or leave it out")
         if self.train:
             self.train_config(TrainConfig(), where)  # unknown keys and bad values fail here
 
@@ -183,6 +201,13 @@ class LabConfig:
         for key in ("train", "dev", "test"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{where}.{key} = {getattr(self, key)}: must be > 0")
+        if self.variants:
+            from stopover.lab.variants import ANCHORS, ENGLISH_CODE  # plain data, no numpy/torch
+
+            unknown = [code for code in self.variants if code not in ANCHORS and code != ENGLISH_CODE]
+            if unknown:
+                raise ConfigError(f"{where}.variants: unknown typology-lab language(s) {', '.join(map(repr, unknown))}; "
+                                  f"valid: {', '.join(ANCHORS)}")
 
 
 @dataclass(frozen=True)
@@ -215,8 +240,19 @@ class RunConfig:
                 or self.name.startswith("."):
             raise ConfigError(f"{where}.name = {self.name!r}: a run name is a plain directory name "
                               "(no '/', '\\' or NUL, not starting with '.')")
-        if not self.targets and not self.pool:
-            raise ConfigError(f"{where}: give at least one task in 'targets' (or a 'pool')")
+        if not self.model.strip():
+            raise ConfigError(f"{where}.model is empty: name the encoder, e.g. embedded:multilingual-e5-small "
+                              "(offline), tiny:64x2 (a tiny random model for tests), a Hub id such as "
+                              "xlm-roberta-large, or a local model directory")
+        for key in ("output_dir", "data_dir"):
+            value = getattr(self, key)
+            if value is not None and not value.strip():
+                raise ConfigError(f"{where}.{key} is empty: give a directory, or leave it out "
+                                  f"({'default: runs' if key == 'output_dir' else 'no local data'})")
+        if not self.targets:
+            pool = f" (the pool {', '.join(self.pool)} only supplies intermediate tasks)" if self.pool else ""
+            raise ConfigError(f"{where}.targets: give at least one target task, e.g. targets: [xnli]{pool}; "
+                              "`stopover tasks` lists them")
         if not self.seeds:
             raise ConfigError(f"{where}.seeds: give at least one seed")
         for seed in self.seeds:
@@ -228,6 +264,8 @@ class RunConfig:
             raise ConfigError(f"{where}.executor = {self.executor!r}: valid values are local, submitit, ray")
         if self.jobs <= 0:
             raise ConfigError(f"{where}.jobs = {self.jobs}: must be > 0")
+        # every strategy and its options, before anything runs (plan and run both build configs here)
+        validate_strategies(self, where)
 
 
 # --------------------------------------------------------------------------- building
@@ -336,12 +374,16 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """`a.b=3 c=[x,y]` -> nested dict; values are parsed as YAML scalars/lists."""
     out: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for item in items:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: write overrides as key=value, e.g. target.epochs=2")
         key, raw = item.split("=", 1)
         if not key:
             raise ConfigError(f"override {item!r}: empty key")
+        if key in given:  # the last one would win without a word, as a repeated YAML key did
+            raise ConfigError(f"override {key!r} is given twice ({given[key]!r} and {item!r}); keep one")
+        given[key] = item
         try:
             value = yaml.safe_load(raw) if raw else ""
         except (yaml.YAMLError, ValueError, RecursionError):  # e.g. 2001-13-45 is a YAML date, but no date
@@ -366,12 +408,48 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+class _DuplicateKey(Exception):
+    """Raised inside the YAML loader; turned into a ConfigError naming the file."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load, except that a key given twice in one mapping is an error.
+
+    PyYAML keeps the last value of a repeated key without a word (`epochs: 1` ... `epochs: 100`
+    trained 100 epochs). Keys brought in by a `<<: *anchor` merge may still be overridden: that
+    is what a merge is for.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue  # merges may override; a non-scalar key fails in the constructor itself
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # unhashable: the base constructor reports it
+                continue
+            if first is not None:
+                raise _DuplicateKey(f"key {key!r} is given twice (lines {first} and {line}); keep one of them")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """The YAML mapping in `path`; a missing file, bad YAML or a repeated key is a ConfigError."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_StrictLoader)  # a SafeLoader
+    except _DuplicateKey as err:
+        raise ConfigError(f"{path}: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}); save the config as UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give a YAML config file") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
@@ -386,8 +464,45 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _against(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def _local_model(model: str, base: Path) -> bool:
+    # Hub ids look like relative paths ("owner/name"): only an explicit ./ ../ ~ path, or a
+    # directory that exists beside the config, is taken as a local model.
+    return model.startswith(("./", "../", "~")) or (not Path(model).is_absolute() and (base / model).is_dir())
+
+
+def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """`data` (a config file's mapping) with its relative paths made relative to `base`.
+
+    Paths: `data_dir`, `output_dir`, `tasks.<name>.data_dir` and a local `model` directory.
+    (`tasks.<name>.files` entries stay relative to their task's data directory.) Values of the
+    wrong type are left alone for `from_dict` to report.
+    """
+    out = dict(data)
+    for key in ("data_dir", "output_dir"):
+        if isinstance(out.get(key), str) and out[key]:
+            out[key] = _against(out[key], base)
+    model = out.get("model")
+    if isinstance(model, str) and model.strip() and _local_model(model, base):
+        out["model"] = _against(model, base)
+    tasks = out.get("tasks")
+    if isinstance(tasks, dict):
+        out["tasks"] = {name: {**source, "data_dir": _against(source["data_dir"], base)}
+                        if isinstance(source, dict) and isinstance(source.get("data_dir"), str)
+                        and source["data_dir"] else source
+                        for name, source in tasks.items()}
+    return out
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """The RunConfig of a YAML file plus `key=value` overrides, validated (see the module docstring)."""
     data = load_yaml(path)
+    # paths written in the file are relative to the file; overrides (typed in a shell) to the cwd
+    data = resolve_paths(data, Path(path).absolute().parent.resolve())
     data = _merge(data, parse_overrides(overrides or []))
     data.setdefault("name", Path(path).stem)
     try:

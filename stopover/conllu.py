@@ -25,6 +25,7 @@ Decisions, stated once:
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -45,10 +46,11 @@ class Sentence:
 
 
 def _open(path: Path):
-    # .gz by suffix: UD releases ship plain files, the shared samples are gzipped.
+    # .gz by suffix: UD releases ship plain files, the shared samples are gzipped. utf-8-sig: a
+    # byte-order mark would otherwise turn the first `# sent_id` comment into a malformed word line.
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 def read_conllu(path: str | Path) -> Iterator[Sentence]:
@@ -91,7 +93,7 @@ def read_conllu(path: str | Path) -> Iterator[Sentence]:
                 forms.append(cols[1])
                 upos.append(cols[3])
                 lines.append(lineno)
-    except (OSError, EOFError, UnicodeDecodeError) as err:
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:  # zlib.error: a corrupt .gz stream
         raise DataError(f"{path}: cannot read ({err}); is it a UTF-8 CoNLL-U file?") from None
     if forms:
         yield Sentence(forms, upos, lines, sent_id)

@@ -16,15 +16,22 @@ tokenisation belongs to the formats.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 import os
+import warnings
+import zlib
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Iterator
 
 from stopover.errors import DataError
+from stopover.squad import as_offset
 from stopover.tasks import Task, get_task
 
 FILE_TYPES = ("jsonl", "tsv", "csv", "parquet")
+COMPRESSED_TYPES = ("jsonl.gz", "tsv.gz", "csv.gz")  # read_table reads these too
 _CANONICAL_KEYS = {
     "classification": ("text_a", "text_b", "label"),
     "tagging": ("tokens", "tags"),
@@ -36,7 +43,7 @@ _CANONICAL_KEYS = {
 _OPTIONAL = {"text_b", "question", "context", "id", "source_id", "target_id"}
 # fields the tokenizer reads as text: anything else there (a JSON number, a list) is a data error
 # here, not a TypeError deep inside tokenisation
-_TEXT_FIELDS = {"text_a", "text_b", "question", "context", "source", "target"}
+_TEXT_FIELDS = {"text_a", "text_b", "question", "context", "source", "target", "text"}
 
 
 def find_local_file(directory: Path, task: Task, language: str, split: str) -> Path | None:
@@ -45,44 +52,134 @@ def find_local_file(directory: Path, task: Task, language: str, split: str) -> P
         if found is not None:
             return Path(found)
     for lang in dict.fromkeys((language, task.code(language))):
-        for ext in (*task.readers, *FILE_TYPES):
+        for ext in (*task.readers, *FILE_TYPES, *COMPRESSED_TYPES):
             path = directory / lang / f"{split}.{ext}"
             if path.exists():
                 return path
     return None
 
 
-def read_table(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL / TSV / CSV / Parquet file as dicts (compressed .gz JSONL too)."""
-    suffix = path.suffix.lower()
+def _open_text(path: Path, compressed: bool) -> IO[str]:
+    # utf-8-sig: a byte-order mark (Excel and Notepad write one) is not part of the first column name
+    # or the first JSON line; newline="": the csv module sees quoted line breaks as they are
+    if compressed:
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _read_jsonl(path: Path, compressed: bool) -> list[dict[str, Any]]:
+    rows = []
+    with _open_text(path, compressed) as fh:
+        for i, line in enumerate(fh, start=1):
+            line = line.lstrip("\ufeff")  # a BOM mid-file: files joined with `cat`, each with its own mark
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError):  # JSONDecodeError, an int too long to convert, deep nesting
+                raise DataError(f"{path}:{i}: not valid JSON; JSONL needs one JSON object per line") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{i}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+    return rows
+
+
+def _delimited_lines(fh: IO[str], tsv: bool, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, fields) of each non-blank record."""
+    if tsv:  # no quoting in TSV (as XTREME's files are written): a quote is a character like any other
+        for lineno, line in enumerate(fh, start=1):
+            line = line.rstrip("\r\n")
+            if line:
+                yield lineno, line.split("\t")
+        return
+    reader = csv.reader(fh)
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise DataError(f"{path}:{start}: not valid CSV ({err}); check the quoting") from None
+        if fields:
+            yield start, fields
+
+
+def _columns(header: list[str], most: int = 8) -> str:
+    # column names as they can be shown on one line (a quoted CSV name may hold a line break)
+    shown = [c if c.isprintable() else repr(c) for c in header[:most]]
+    return ", ".join(shown) + (f", ... ({len(header)} in all)" if len(header) > most else "")
+
+
+def _read_delimited(path: Path, compressed: bool, tsv: bool, skip_bad_rows: bool,
+                    option: str | None) -> list[dict[str, Any]]:
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # long contexts (QA) exceed the 128 KiB default
+    rows: list[dict[str, Any]] = []
+    bad: list[int] = []
+    with _open_text(path, compressed) as fh:
+        records = _delimited_lines(fh, tsv, path)
+        first = next(records, None)
+        if first is None:
+            return rows
+        header = first[1]
+        dupes = sorted({c for c in header if header.count(c) > 1})
+        if dupes:
+            raise DataError(f"{path}:{first[0]}: column(s) {', '.join(map(repr, dupes))} appear more than once "
+                            "in the header row; give every column its own name")
+        for lineno, fields in records:
+            if len(fields) != len(header):
+                if not skip_bad_rows:
+                    sep = "tab" if tsv else "comma"
+                    skip = f" or set {option}: true to skip such rows" if option else ""
+                    raise DataError(f"{path}:{lineno}: {len(fields)} field(s) where the header has {len(header)} "
+                                    f"({_columns(header)}); fix the row (a stray {sep} or a missing field?){skip}")
+                bad.append(lineno)
+                continue
+            rows.append(dict(zip(header, fields)))
+    if bad:
+        warnings.warn(f"{path}: skipped {len(bad)} row(s) with the wrong number of fields (lines "
+                      f"{', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''}; {option or 'skip_bad_rows'} "
+                      "is on)", stacklevel=3)
+    return rows
+
+
+# `tasks.<name>.skip_bad_rows` of the load in progress, for task readers that read flat tables
+# through `read_table` (their signature is (path, task, language) and carries no options).
+SKIP_BAD_ROWS: ContextVar[bool] = ContextVar("skip_bad_rows", default=False)
+
+
+def read_table(path: Path, *, skip_bad_rows: bool = False,
+               option: str | None = "tasks.<task>.skip_bad_rows") -> list[dict[str, Any]]:
+    """Rows of a JSONL / TSV / CSV / Parquet file as dicts (JSONL, TSV and CSV may be gzipped).
+
+    TSV and CSV: the first row names the columns; every value is a string. A row whose number
+    of fields differs from the header's is an error naming file:line, or, with `skip_bad_rows`
+    (the config key `option`; None: a reader that offers no such key), skipped with one warning
+    giving the count. A leading byte-order mark is ignored.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    compressed = name.endswith(".gz")
+    suffix = Path(name[:-3]).suffix if compressed else path.suffix.lower()
     try:
         if suffix == ".jsonl":
-            rows = []
-            with open(path, encoding="utf-8") as fh:
-                for i, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except (json.JSONDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
-                        raise DataError(f"{path}:{i}: not valid JSON; JSONL needs one JSON object per line") from None
-                    if not isinstance(row, dict):
-                        raise DataError(f"{path}:{i}: expected a JSON object, got {type(row).__name__}")
-                    rows.append(row)
-            return rows
-        import pandas as pd
-
+            return _read_jsonl(path, compressed)
         if suffix in (".tsv", ".csv"):
-            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str,
-                                keep_default_na=False, quoting=3 if suffix == ".tsv" else 0)
-        elif suffix == ".parquet":
+            return _read_delimited(path, compressed, suffix == ".tsv", skip_bad_rows, option)
+        if suffix == ".parquet" and not compressed:
+            import pandas as pd
+
             frame = pd.read_parquet(path)
         else:
-            raise DataError(f"{path}: unsupported file type; use one of {', '.join(FILE_TYPES)}")
+            raise DataError(f"{path}: unsupported file type; use one of {', '.join(FILE_TYPES)} "
+                            "(jsonl, tsv and csv may be gzipped: .jsonl.gz)")
     except DataError:
         raise
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read ({str(err).splitlines()[0]})") from None
+    except (OSError, EOFError, zlib.error, ValueError, UnicodeDecodeError) as err:
+        # OSError covers a bad gzip header; EOFError / zlib.error a truncated or corrupt stream
+        what = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"{path}: cannot read ({what}); is it a UTF-8 {suffix.lstrip('.') or 'data'} file?") \
+            from None
     return [_plain(r) for r in frame.to_dict(orient="records")]
 
 
@@ -165,13 +262,53 @@ def _map_label(value: Any, task: Task, where: str) -> int | None:
     return task.labels.index(name)
 
 
+def _check_shape(ex: dict[str, Any], task: Task, where: str) -> None:
+    """The list-valued canonical fields hold what the formats read (text lists, offsets), or DataError."""
+    def column(key: str) -> str:
+        return repr(task.columns.get(key, key))
+
+    def strings(key: str) -> list[str]:
+        value = ex[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise DataError(f"{where}: {column(key)} is {str(value)[:60]!r}; it must be a list of strings")
+        return value
+
+    if "tokens" in ex:
+        tokens, tags = strings("tokens"), strings("tags")
+        if len(tokens) != len(tags):
+            raise DataError(f"{where}: {len(tokens)} tokens but {len(tags)} tags; give one tag per token")
+    if "endings" in ex:
+        strings("endings")
+    if "answers" in ex:
+        answers = ex["answers"]
+        if not isinstance(answers, dict) or not isinstance(answers.get("text"), list) \
+                or not isinstance(answers.get("answer_start"), list):
+            raise DataError(f"{where}: {column('answers')} is {str(answers)[:60]!r}; write it as "
+                            '{"text": [answer, ...], "answer_start": [character offset, ...]}')
+        starts = [as_offset(v) for v in answers["answer_start"]]
+        texts = answers["text"]
+        bad = next((v for v in starts if not isinstance(v, int) or isinstance(v, bool) or v < 0), None)
+        if bad is not None or len(starts) != len(texts) or not all(isinstance(t, str) for t in texts):
+            raise DataError(f"{where}: answers {str(answers)[:80]!r}: every answer needs a text (a string) and "
+                            "an answer_start (its character offset in the context, a whole number >= 0)")
+        ex["answers"] = {**answers, "answer_start": starts}
+
+
 def canonicalize(rows: list[dict[str, Any]], task: Task, where: str) -> list[dict[str, Any]]:
     """Rename columns to the canonical names of the task's format and check them."""
     keys = _CANONICAL_KEYS[task.format]
     out = []
     for i, row in enumerate(rows):
         if task.convert is not None:
-            row = task.convert(row)
+            try:
+                row = task.convert(row)
+            except DataError as err:
+                raise DataError(f"{where}: row {i + 1}: {err}") from None
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+                # a task's row adapter met a row of the wrong shape: the data's fault, so say where
+                raise DataError(f"{where}: row {i + 1} is not {task.name} data ({type(err).__name__}: {err}; "
+                                f"columns: {_columns(list(map(str, row)))}); see `stopover tasks` and docs/tasks.md "
+                                "for its columns") from None
         ex: dict[str, Any] = {}
         for key in keys:
             source = task.columns.get(key, key)
@@ -183,13 +320,14 @@ def canonicalize(rows: list[dict[str, Any]], task: Task, where: str) -> list[dic
                 ex[key] = None if key == "text_b" else (str(i) if key == "id" else "")
             else:
                 raise DataError(f"{where}: row {i + 1} has no column {source!r} for {key!r} (columns: "
-                                f"{', '.join(map(str, row))}); rename it or map it in the task's columns")
+                                f"{_columns(list(map(str, row)), 20)}); rename it or map it in the task's columns")
         for key in _TEXT_FIELDS.intersection(ex):
             value = ex[key]
             if not isinstance(value, str) and not (value is None and key == "text_b"):
                 source = task.columns.get(key, key)
                 raise DataError(f"{where}: row {i + 1}: {source!r} is {value!r} ({type(value).__name__}), "
                                 "not text; write it as a string")
+        _check_shape(ex, task, f"{where}: row {i + 1}")
         if "label" in ex:
             label = _map_label(ex["label"], task, f"{where}: row {i + 1}")
             if label is None:
@@ -201,8 +339,12 @@ def canonicalize(rows: list[dict[str, Any]], task: Task, where: str) -> list[dic
 
 def load_examples(task: Task | str, split: str = "train", language: str = "eng", *,
                   data_dir: str | Path | None = None, revision: str | None = None,
-                  limit: int | None = None) -> list[dict[str, Any]]:
-    """Canonical examples of (task, split, language); local files win over the Hub."""
+                  limit: int | None = None, skip_bad_rows: bool = False) -> list[dict[str, Any]]:
+    """Canonical examples of (task, split, language); local files win over the Hub.
+
+    `skip_bad_rows` (the config's `tasks.<name>.skip_bad_rows`): TSV/CSV rows with the wrong
+    number of fields are skipped with a warning instead of stopping the run (see `read_table`).
+    """
     if isinstance(task, str):
         task = get_task(task)
     language = task.check_language(language, data_dir) if split != "train" else language
@@ -221,13 +363,30 @@ def load_examples(task: Task | str, split: str = "train", language: str = "eng",
         path = find_local_file(directory, task, language, split)
         if path is not None:
             reader = next((fn for ext, fn in task.readers.items() if path.name.endswith("." + ext)), None)
-            rows = reader(path, task, language) if reader else read_table(path)
+            if reader is not None:
+                # a task reader that falls back on a flat table reads the option from here
+                token = SKIP_BAD_ROWS.set(skip_bad_rows)
+                try:
+                    rows = reader(path, task, language)
+                finally:
+                    SKIP_BAD_ROWS.reset(token)
+            else:
+                rows = read_table(path, skip_bad_rows=skip_bad_rows, option=f"tasks.{task.name}.skip_bad_rows")
             where = str(path)
         elif task.hub is None:
             raise DataError(f"{directory}: no {split} file for task {task.name!r}, language {language!r}; "
                             f"expected {directory}/{language}/{split}.<{'|'.join(FILE_TYPES)}>")
     if rows is None:
-        rows, where = _hub_rows(task, split, language, revision)
+        try:
+            rows, where = _hub_rows(task, split, language, revision)
+        except DataError as err:
+            if data_dir is None:
+                raise
+            # the local miss is the likelier culprit: name it first, then why the Hub did not help
+            directory = Path(data_dir)
+            missing = (f"{directory} does not exist" if not directory.is_dir() else
+                       f"{directory} has no {language}/{split}.<{'|'.join(FILE_TYPES)}> for task {task.name!r}")
+            raise DataError(f"{missing}, and the Hub copy could not be used either ({err})") from None
     examples = canonicalize(rows, task, where)
     if not examples:
         raise DataError(f"{where}: the {split} split of {task.name!r} ({language}) is empty")

@@ -140,12 +140,20 @@ class SelectionContext:
 
 Strategy = Callable[..., list[IntermediateSet]]
 STRATEGIES: dict[str, Strategy] = {}
+POOL_FREE: set[str] = set()  # strategies that never read the pool (validation needs no pool for them)
+POST_HOC: set[str] = set()  # strategies chosen after the runs: they train nothing in a grid
 
 
-def strategy(name: str) -> Callable[[Strategy], Strategy]:
-    """Register `fn(ctx, **options) -> list[IntermediateSet]` as the strategy `name`."""
+def strategy(name: str, *, needs_pool: bool = True, post_hoc: bool = False) -> Callable[[Strategy], Strategy]:
+    """Register `fn(ctx, **options) -> list[IntermediateSet]` as the strategy `name`.
+
+    `needs_pool=False`: the strategy works without a task pool (`none`, `explicit`);
+    `post_hoc=True`: it is chosen from finished runs (`oracle`), so a grid config may not list it.
+    """
     def wrap(fn: Strategy) -> Strategy:
         STRATEGIES[name] = fn
+        (POOL_FREE.add if not needs_pool else POOL_FREE.discard)(name)
+        (POST_HOC.add if post_hoc else POST_HOC.discard)(name)
         return fn
     return wrap
 
@@ -153,7 +161,7 @@ def strategy(name: str) -> Callable[[Strategy], Strategy]:
 # ---------------------------------------------------------------- built-in strategies
 
 
-@strategy("none")
+@strategy("none", needs_pool=False)
 def _none(ctx: SelectionContext) -> list[IntermediateSet]:
     return [IntermediateSet.of((), "none")]
 
@@ -259,11 +267,17 @@ def _random_k(ctx: SelectionContext, k: int | None = None, draws: int | None = N
             for d, c in enumerate(subsets)]
 
 
-@strategy("explicit")
+_EMPTY_EXPLICIT = ("strategy 'explicit' lists no tasks; for the no-intermediate baseline use the strategy `none` "
+                   "(an empty explicit set would be recorded under the name 'explicit')")
+
+
+@strategy("explicit", needs_pool=False)
 def _explicit(ctx: SelectionContext, tasks: Sequence[str] = ()) -> list[IntermediateSet]:
     if isinstance(tasks, str):
         tasks = parse_set_name(tasks)
     tasks = tuple(tasks)
+    if not tasks:
+        raise ConfigError(_EMPTY_EXPLICIT)
     if any(not isinstance(t, str) or not t or "+" in t for t in tasks):
         raise ConfigError(f"strategy 'explicit': tasks must be task names, got {list(tasks)}")
     if len(set(tasks)) != len(tasks):
@@ -271,7 +285,7 @@ def _explicit(ctx: SelectionContext, tasks: Sequence[str] = ()) -> list[Intermed
     return [IntermediateSet.of(tasks, "explicit", budget=ctx.budget)]
 
 
-@strategy("oracle")
+@strategy("oracle", needs_pool=False, post_hoc=True)
 def _oracle(ctx: SelectionContext) -> list[IntermediateSet]:
     if not ctx.dev_scores:
         return []  # post hoc: chosen after the runs, by `select_oracle`
@@ -368,3 +382,108 @@ def expand(strategies: Sequence[str | Mapping[str, Any]], ctx: SelectionContext)
                 seen.add(s)
                 out.append(s)
     return out
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _strategy_options(fn: Strategy) -> list[str]:
+    return list(inspect.signature(fn).parameters)[1:]
+
+
+def _check_int(value: Any, at: str, option: str, low: int, high: int | None = None, why: str = "") -> int:
+    """`value` as an integer in [low, high], else a ConfigError naming `<at>: <option>` and saying `why`."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{at}: {option} = {value!r} must be an integer")
+    if value < low or (high is not None and value > high):
+        raise ConfigError(f"{at}: {option} = {value} {why}")
+    return value
+
+
+def validate_strategies(cfg: Any, where: str = "config") -> None:
+    """Check every strategy of a grid config and its options, before anything runs.
+
+    `cfg` is a `stopover.config.RunConfig` (read: `pool`, `strategies`, `selection`). Errors are
+    one-line `ConfigError`s naming `<where>.strategies[i]`: an unknown name (listing the valid
+    ones), an unknown option, `k` outside 1..pool size (a k larger than the pool was once cut to
+    the pool size without a word), an empty `explicit` set (the baseline is `none`), an unknown
+    task in an explicit set, a pool strategy without a pool, a post-hoc strategy (`oracle`) in a
+    grid, an unknown diversity measure. The strategies themselves re-check at expansion; this
+    runs when the config is built, so `stopover plan` and `stopover run` stop before any stage
+    and before diversity profiles are computed.
+    """
+    pool = tuple(cfg.pool)
+    dupes = sorted({t for t in pool if pool.count(t) > 1})
+    if dupes:
+        raise ConfigError(f"{where}.pool lists {', '.join(dupes)} more than once; list each task once")
+    if not cfg.strategies:
+        raise ConfigError(f"{where}.strategies is empty; give at least one, e.g. strategies: [none]")
+    sel = cfg.selection
+    measures: list[tuple[str, Any]] = []  # (where, measure name) to check against the registry
+    if sel.diversity_measure != "composite":
+        measures.append((f"{where}.selection.diversity_measure", sel.diversity_measure))
+    for i, spec in enumerate(cfg.strategies):
+        at = f"{where}.strategies[{i}]"
+        try:
+            name, options = parse_spec(spec)
+        except ConfigError as err:
+            raise ConfigError(f"{at}: {err}") from None
+        fn = STRATEGIES.get(name)
+        if fn is None:
+            raise ConfigError(f"{at}: {_unknown(name)}")
+        params = _strategy_options(fn)
+        bad = sorted(map(str, set(options) - set(params)))
+        if bad:
+            raise ConfigError(f"{at}: strategy {name!r} has no option(s) {', '.join(bad)}; "
+                              f"its options: {', '.join(params) or 'none'}")
+        if name in POST_HOC:
+            raise ConfigError(f"{at}: strategy {name!r} is chosen after the runs, from their English dev "
+                              "scores (stopover.selection.select_oracle); it trains nothing in a grid: remove it")
+        if name not in POOL_FREE and not pool:
+            raise ConfigError(f"{at}: strategy {name!r} chooses from the task pool, but the pool is empty; "
+                              "list intermediate tasks in pool: [...] (or use none / explicit)")
+        if "k" in params:
+            source = "k" if "k" in options else "selection.k"
+            k = _check_int(options.get("k", sel.k), at, source, 1, why="must be >= 1")
+            if k > len(pool):
+                raise ConfigError(f"{at}: {source} = {k} is larger than the pool of {len(pool)} task(s) "
+                                  f"({', '.join(pool)}); strategy {name!r} picks k of them: lower {source} "
+                                  f"to at most {len(pool)} or add tasks to the pool")
+        if "draws" in options:
+            _check_int(options["draws"], at, "draws", 1, why="must be >= 1")
+        if "seed" in options:
+            _check_int(options["seed"], at, "seed", 0, 2**32 - 1, why=f"must be between 0 and {2**32 - 1}")
+        if options.get("measure") is not None:
+            measures.append((f"{at}.measure", options["measure"]))
+        if name == "explicit":
+            _check_explicit(options.get("tasks", ()), at)
+    if measures:
+        from stopover.diversity import MEASURES  # torch-free; only when a measure is named
+
+        for at, measure in measures:
+            if not isinstance(measure, str) or measure not in MEASURES:
+                close = difflib.get_close_matches(str(measure), list(MEASURES), n=3, cutoff=0.5)
+                hint = f"did you mean {', '.join(close)}? " if close else ""
+                raise ConfigError(f"{at} = {measure!r}: unknown diversity measure; {hint}valid: composite, "
+                                  f"{', '.join(MEASURES)}")
+
+
+def _check_explicit(tasks: Any, at: str) -> None:
+    from stopover.errors import StopoverError
+    from stopover.tasks import get_task
+
+    if isinstance(tasks, str):
+        tasks = parse_set_name(tasks) if tasks else ()
+    if not isinstance(tasks, (list, tuple)):
+        raise ConfigError(f"{at}: explicit tasks must be a list of task names, got {tasks!r}")
+    if not tasks:
+        raise ConfigError(f"{at}: {_EMPTY_EXPLICIT}")
+    for task in tasks:
+        if not isinstance(task, str) or not task or "+" in task:
+            raise ConfigError(f"{at}: explicit tasks must be task names, got {list(tasks)}")
+        try:
+            get_task(task)
+        except StopoverError as err:
+            raise ConfigError(f"{at}: {err}") from None
+    if len(set(tasks)) != len(tasks):
+        raise ConfigError(f"{at}: strategy 'explicit' lists a task twice: {list(tasks)}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -26,10 +27,12 @@ _SHAPE = 'SQuAD format is {"data": [{"title": ..., "paragraphs": [{"context": ..
 
 
 def _open_text(path: Path, mode: str = "rt"):
-    # .gz by name: the real XQuAD/MLQA releases are often kept compressed.
+    # .gz by name: the real XQuAD/MLQA releases are often kept compressed. Reading, utf-8-sig
+    # drops a byte-order mark (json.load would call it invalid JSON); writing, none is written.
+    encoding = "utf-8-sig" if "r" in mode else "utf-8"
     if path.name.endswith(".gz"):
-        return gzip.open(path, mode, encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
+        return gzip.open(path, mode, encoding=encoding)
+    return open(path, mode, encoding=encoding)
 
 
 def load_squad_json(path: str | Path) -> dict[str, Any]:
@@ -40,9 +43,10 @@ def load_squad_json(path: str | Path) -> dict[str, Any]:
             document = json.load(fh)
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: not valid JSON (line {err.lineno}: {err.msg}); {_SHAPE}") from None
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read ({str(err).splitlines()[0] if str(err) else type(err).__name__})") \
-            from None
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError, RecursionError) as err:
+        # zlib.error / EOFError: a corrupt or truncated .gz; ValueError: an int too long to convert
+        raise DataError(f"{path}: cannot read ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+                        f"{_SHAPE}, as UTF-8 JSON (or .json.gz)") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise DataError(f"{path}: no top-level \"data\" list; {_SHAPE}")
     return document
@@ -59,14 +63,34 @@ def _answer_error(where: str, qid: str, text: str, start: Any, context: str) -> 
                      f"(the context has {at!r} there); {fix}")
 
 
+def as_offset(value: Any) -> Any:
+    """An answer_start written as "12" or 12.0 -> 12; anything else unchanged.
+
+    Converters often write offsets so: the same offset, taken as such (`check_answers` still
+    checks that the text is there); other values are left for it to reject.
+    """
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    return value
+
+
 def check_answers(where: str, qid: str, context: str, texts: list[str], starts: list[int]) -> None:
     """Every answer text must sit at its answer_start in the context (DataError otherwise)."""
     if len(texts) != len(starts):
         raise DataError(f"{where}: question {qid!r} has {len(texts)} answer texts but {len(starts)} "
                         "answer_start values; give one start per answer")
     for text, start in zip(texts, starts):
-        if not isinstance(start, int) or isinstance(start, bool) or not isinstance(text, str) \
-                or start < 0 or context[start:start + len(text)] != text:
+        if not isinstance(text, str):
+            raise DataError(f"{where}: question {qid!r}: answer text {text!r} is not a string; write the answer "
+                            "as it occurs in the context")
+        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            found = context.find(text) if text else -1
+            fix = f" ({found}, where the text occurs in the context)" if found >= 0 else ""
+            raise DataError(f"{where}: question {qid!r}: answer_start {start!r} is not a character offset; "
+                            f"write it as a whole number >= 0{fix}")
+        if context[start:start + len(text)] != text:
             raise _answer_error(where, qid, text, start, context)
 
 
@@ -106,7 +130,7 @@ def squad_rows(document: dict[str, Any], where: str, *, id_prefix: str | None = 
                     raise DataError(f"{where}: question {qid!r}: \"answers\" must be a list of "
                                     "{\"text\", \"answer_start\"} objects")
                 texts = [x.get("text") for x in answers]
-                starts = [x.get("answer_start") for x in answers]
+                starts = [as_offset(x.get("answer_start")) for x in answers]
                 check_answers(where, qid, context, texts, starts)
                 rows.append({"id": qid, "title": title, "context": context, "question": qa["question"],
                              "answers": {"text": texts, "answer_start": starts}})

@@ -171,11 +171,53 @@ def _repair_torn_tail(path: Path, fh: Any) -> None:
         os.ftruncate(fh.fileno(), start)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux: /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # elsewhere: set and restore (another thread creating a file in between would see umask 0o022)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode `open()` gives a new file here: 0o666 less the umask.
+
+    `tempfile.mkstemp` creates its file 0600 whatever the umask; a file written through a
+    temporary name and renamed into place gets this mode instead, so collaborators on a shared
+    cluster can read reports and results as they could any other file the user writes.
+    """
+    return 0o666 & ~current_umask()
+
+
+def respect_umask(path: Path) -> None:
+    """Give `path` (a file, or every file under a directory) the umask's usual mode, `file_mode()`.
+
+    For files written by libraries that create them 0600 (safetensors, through
+    `save_pretrained`; anything written via `tempfile.mkstemp`): call it on the file or the
+    temporary directory before it is renamed into place.
+    """
+    mode = file_mode()
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+    for file in files:
+        os.chmod(file, mode)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that readers see either the old or the whole new content."""
+    """Write a file so that readers see either the old or the whole new content.
+
+    The file gets the umask's usual mode (`file_mode`), not mkstemp's 0600.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from stopover.cli import main
@@ -74,3 +75,68 @@ def test_python_dash_m_lists_tasks():
                          text=True, check=True).stdout
     assert out.splitlines()[0] == "task,role,format,metric,languages,source,version,local"
     assert any(line.startswith('xnli,target,classification,accuracy,"15:') for line in out.splitlines())
+
+
+def test_warnings_are_one_line_each_and_shown_once(monkeypatch, capsys):
+    import warnings
+
+    import stopover.commands.tasks as tasks_command
+
+    def noisy(args):
+        for _ in range(3):
+            warnings.warn("the same thing\n  again")  # one source line, three times
+        warnings.warn("the same thing\n  again")  # another source line, the same message
+        warnings.warn("something else", FutureWarning)
+        return 0
+
+    monkeypatch.setattr(tasks_command, "run", noisy)
+    before = warnings.showwarning
+    assert main(["tasks"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["warning: the same thing again", "warning: something else"]
+    assert warnings.showwarning is before  # restored for whoever calls main next
+
+
+def test_an_error_quoting_a_line_break_stays_one_line(monkeypatch, capsys):
+    import stopover.commands.tasks as tasks_command
+    from stopover.errors import DataError
+
+    def fail(args):
+        raise DataError("t.csv:3: column 'a\nb' is odd")
+
+    monkeypatch.setattr(tasks_command, "run", fail)
+    assert main(["tasks"]) == 2
+    assert capsys.readouterr().err == "error: t.csv:3: column 'a\\nb' is odd\n"
+
+
+def starter_path():
+    from pathlib import Path
+
+    from stopover.cli import build_parser
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    help_text = run.format_help()
+    named = next(word for word in help_text.split() if word.startswith("configs/") and word.endswith(".yaml"))
+    return Path(__file__).resolve().parents[1] / named
+
+
+def test_the_config_named_in_run_help_exists_and_validates(tmp_path):
+    from stopover.config import load_config
+    from stopover.grid import cells, intermediate_sets
+
+    path = starter_path()
+    assert path.name == "starter.yaml" and path.is_file()
+    cfg = load_config(path, [f"output_dir={tmp_path}"])
+    assert cfg.model.startswith("tiny:") and cfg.lab is not None  # offline: generated data, tiny model
+    sets = intermediate_sets(cfg, profiles=False)  # (`stopover plan` would also generate the lab data)
+    assert [s.name for s in sets] == ["none", "lab-int-small-nli", "lab-int-full-nli"]
+    assert len(cells(cfg, sets)) == 6
+
+
+@pytest.mark.slow
+def test_the_starter_config_runs_offline(tmp_path, capsys):
+    """The config `stopover run --help` names runs end to end offline (about a minute on a CPU)."""
+    assert main(["run", str(starter_path()), f"output_dir={tmp_path}"]) == 0
+    rows = read_results(tmp_path / "starter")
+    english = [r.value for r in rows if r.stage == "eval" and r.language == "eng" and r.task == "lab-pos"]
+    assert english and min(english) > 50  # the tiny model does learn English POS tags

@@ -77,3 +77,75 @@ def test_frozen_and_hash_stable():
     assert stable_hash({"a": 1, "b": [1, 2]}) == stable_hash({"b": [1, 2], "a": 1})
     assert stable_hash(TrainConfig()) == stable_hash(to_plain(TrainConfig()))
     assert len(stable_hash(a)) == 16
+
+
+# ----------------------------------------------------------------------- duplicate keys, paths, empties
+
+@pytest.mark.parametrize("text, key, lines", [
+    ("name: g\ntargets: [xnli]\ntarget:\n  epochs: 1\n  lr: 1e-3\n  epochs: 100\n", "epochs", (4, 6)),
+    ("targets: [xnli]\nseeds: [0]\nseeds: [1]\n", "seeds", (2, 3)),
+    ("targets: [xnli]\ntarget: {epochs: 1, epochs: 2}\n", "epochs", (2, 2)),  # a flow mapping on one line
+    ("targets: [xnli]\ntasks:\n  xnli: {languages: [deu]}\n  xnli: {languages: [fra]}\n", "xnli", (3, 4)),
+])
+def test_duplicate_yaml_keys_name_the_key_and_both_lines(tmp_path, text, key, lines):
+    with pytest.raises(ConfigError, match=rf"grid.yaml: key '{key}' is given twice \(lines {lines[0]} and "
+                                          rf"{lines[1]}\); keep one"):
+        load_config(write(tmp_path, text))
+
+
+def test_merge_keys_may_still_be_overridden(tmp_path):
+    cfg = load_config(write(tmp_path, "targets: [xnli]\ntarget: &t {epochs: 3, lr: 1e-3}\n"
+                                      "intermediate: {<<: *t, epochs: 1}\n"))
+    assert (cfg.intermediate.epochs, cfg.intermediate.lr, cfg.target.epochs) == (1, 1e-3, 3)
+
+
+def test_an_override_given_twice_is_an_error():
+    with pytest.raises(ConfigError, match=r"override 'target.epochs' is given twice \('target.epochs=1' and "
+                                          r"'target.epochs=100'\)"):
+        parse_overrides(["target.epochs=1", "target.epochs=100"])
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
+    study = tmp_path / "study"
+    (study / "models" / "mine").mkdir(parents=True)
+    path = study / "grid.yaml"
+    path.write_text("targets: [xnli]\ndata_dir: data\noutput_dir: ../runs\nmodel: models/mine\n"
+                    "tasks:\n  xnli: {data_dir: ./xnli, files: {eng/test: en/test.tsv}}\n"
+                    "  mnli: {data_dir: /abs/mnli}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(path)
+    base = study.resolve()
+    assert cfg.data_dir == str(base / "data") and cfg.output_dir == str(base / "../runs")
+    assert cfg.model == str(base / "models/mine")
+    assert cfg.tasks["xnli"].data_dir == str(base / "xnli") and cfg.tasks["mnli"].data_dir == "/abs/mnli"
+    assert cfg.tasks["xnli"].files == {"eng/test": "en/test.tsv"}  # relative to the task's data directory
+    # a Hub id that is no directory beside the config stays a Hub id; overrides are relative to the cwd
+    cfg = load_config(path, ["model=FacebookAI/xlm-roberta-base", "data_dir=mine"])
+    assert cfg.model == "FacebookAI/xlm-roberta-base" and cfg.data_dir == "mine"
+    # the same file loaded through a relative path means the same thing
+    monkeypatch.chdir(tmp_path)
+    assert load_config("study/grid.yaml").data_dir == str(base / "data")
+
+
+def test_empty_model_and_pool_only_configs_are_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"grid.yaml: model is empty: name the encoder, e\.g\. "
+                                          r"embedded:multilingual-e5-small"):
+        load_config(write(tmp_path, "targets: [xnli]\nmodel: ''\n"))
+    with pytest.raises(ConfigError, match=r"targets: give at least one target task, e\.g\. targets: \[xnli\] "
+                                          r"\(the pool mnli only supplies intermediate tasks\)"):
+        load_config(write(tmp_path, "pool: [mnli]\nstrategies: [single]\n"))
+
+
+def test_a_config_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_bytes(b"\xef\xbb\xbfname: bom\ntargets: [xnli]\n")
+    assert load_config(path).name == "bom"
+
+
+def test_skip_bad_rows_is_a_task_option(tmp_path):
+    cfg = load_config(write(tmp_path, "targets: [pawsx]\ntasks: {pawsx: {skip_bad_rows: true}}\n"))
+    assert cfg.tasks["pawsx"].skip_bad_rows is True
+    with pytest.raises(ConfigError, match="skip_bad_rows: expected true/false"):
+        load_config(write(tmp_path, "targets: [pawsx]\ntasks: {pawsx: {skip_bad_rows: maybe}}\n"))

@@ -137,3 +137,96 @@ def test_hub_path_for_every_classification_task(tmp_path, monkeypatch):
     de = load_examples("xnli", "test", "deu")
     assert de == [{"text_a": "s", "text_b": "t", "label": 2}]  # filtered to German by the language column
     assert load_examples("pawsx", "test", "deu")[0]["label"] == 1
+
+
+# ----------------------------------------------------------------------- field counts, BOMs, offsets
+
+PAWSX = "id\tsentence1\tsentence2\tlabel\n1\ta b\tb a\t1\n2\tc d\tc d\n3\te f\tf e\t0\textra\n4\tg h\tg h\t1\n"
+
+
+def test_a_tsv_row_with_the_wrong_field_count_names_file_and_line(tmp_path):
+    path = tmp_path / "en" / "test.tsv"
+    path.parent.mkdir()
+    path.write_text(PAWSX, encoding="utf-8")
+    with pytest.raises(DataError, match=r"test.tsv:3: 3 field\(s\) where the header has 4 \(id, sentence1, "
+                                        r"sentence2, label\); fix the row \(a stray tab or a missing field\?\) "
+                                        r"or set tasks.pawsx.skip_bad_rows: true"):
+        load_examples("pawsx", "test", "eng", data_dir=tmp_path)
+
+
+def test_skip_bad_rows_skips_them_and_warns_with_the_count(tmp_path):
+    path = tmp_path / "en" / "test.tsv"
+    path.parent.mkdir()
+    path.write_text(PAWSX, encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"test.tsv: skipped 2 row\(s\) with the wrong number of fields "
+                                         r"\(lines 3, 4; tasks.pawsx.skip_bad_rows is on\)"):
+        examples = load_examples("pawsx", "test", "eng", data_dir=tmp_path, skip_bad_rows=True)
+    assert [ex["text_a"] for ex in examples] == ["a b", "g h"]
+
+
+def test_csv_quoting_and_line_numbers(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('a,b\n"x, y","multi\nline"\n"q",\n1,2,3\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"t.csv:5: 3 field\(s\) where the header has 2"):
+        read_table(path)
+    with pytest.warns(UserWarning, match=r"skipped 1 row"):
+        rows = read_table(path, skip_bad_rows=True)
+    assert rows == [{"a": "x, y", "b": "multi\nline"}, {"a": "q", "b": ""}]
+
+
+def test_duplicate_header_columns_are_an_error(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("label\ttext\tlabel\n1\tx\t2\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"t.tsv:1: column\(s\) 'label' appear more than once in the header"):
+        read_table(path)
+
+
+@pytest.mark.parametrize("name", ["train.jsonl", "train.tsv", "train.csv", "train.jsonl.gz", "train.tsv.gz"])
+def test_byte_order_marks_and_gzip(tmp_path, name):
+    import gzip
+
+    if "jsonl" in name:
+        text = "".join(json.dumps(r) + "\n" for r in ROWS)
+    else:
+        sep = "\t" if ".tsv" in name else ","
+        text = sep.join(ROWS[0]) + "\n" + "".join(sep.join(r.values()) + "\n" for r in ROWS)
+    data = b"\xef\xbb\xbf" + text.encode("utf-8")
+    path = tmp_path / "eng" / name
+    path.parent.mkdir()
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    examples = load_examples("mnli", "train", "eng", data_dir=tmp_path)
+    assert [ex["text_a"] for ex in examples] == ["a dog runs", "a cat sleeps"]
+
+
+def test_a_bom_on_a_later_jsonl_line_is_ignored(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"a": 1}\n\xef\xbb\xbf{"a": 2}\n')  # two files joined with cat
+    assert read_table(path) == [{"a": 1}, {"a": 2}]
+
+
+def qa_rows(start):
+    return [{"id": "q1", "title": "t", "context": "The dog runs.", "question": "What runs?",
+             "answers": {"text": ["dog"], "answer_start": [start]}}]
+
+
+def test_answer_start_written_as_a_string_is_an_offset(tmp_path):
+    path = tmp_path / "eng" / "train.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(r) + "\n" for r in qa_rows("4")), encoding="utf-8")
+    (ex,) = load_examples("squad", "train", "eng", data_dir=tmp_path)
+    assert ex["answers"]["answer_start"] == [4]
+    path.write_text("".join(json.dumps(r) + "\n" for r in qa_rows("four")), encoding="utf-8")
+    with pytest.raises(DataError, match=r"train.jsonl: row 1: answers .* every answer needs a text \(a string\) "
+                                        r"and an answer_start \(its character offset"):
+        load_examples("squad", "train", "eng", data_dir=tmp_path)
+
+
+def test_tokens_and_tags_must_line_up(tmp_path):
+    path = tmp_path / "eng" / "test.jsonl"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"tokens": ["a", "dog"], "pos_tags": ["DET"]}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"test.jsonl: row 1: 2 tokens but 1 tags; give one tag per token"):
+        load_examples("udpos", "test", "eng", data_dir=tmp_path)
+    path.write_text(json.dumps({"tokens": "a dog", "pos_tags": ["DET", "NOUN"]}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"row 1: 'tokens' is 'a dog'; it must be a list of strings"):
+        load_examples("udpos", "test", "eng", data_dir=tmp_path)

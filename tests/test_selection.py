@@ -153,3 +153,67 @@ def test_a_user_strategy_is_one_function(monkeypatch) -> None:
 
     (s,) = sel.expand([{"least-diverse": {"k": 2}}], ctx())
     assert s.tasks == ("hellaswag", "pos") and s.budget == COUNTS["pos"] + COUNTS["cosmosqa"]
+
+
+# ---------------------------------------------------------------- validation before anything runs
+
+
+def grid(**kw):
+    from stopover.config import RunConfig, from_dict
+
+    return from_dict(RunConfig, {"name": "v", "targets": ["xnli"], "pool": ["mnli", "qqp"], **kw})
+
+
+@pytest.mark.parametrize("spec, selection, fragment", [
+    (["random-k"], {"k": 3}, r"strategies\[0\]: selection.k = 3 is larger than the pool of 2 task\(s\) \(mnli, qqp\); "
+                             r"strategy 'random-k' picks k of them: lower selection.k to at most 2"),
+    ([{"name": "diversity-topk", "k": 5}], {}, r"strategies\[0\]: k = 5 is larger than the pool"),
+    ([{"diversity-cover": {"k": 0}}], {}, r"k = 0 must be >= 1"),
+    ([{"name": "random-k", "k": "two"}], {}, r"k = 'two' must be an integer"),
+    ([{"name": "random-k", "draws": 0}], {}, r"draws = 0 must be >= 1"),
+    (["none", {"explicit": []}], {}, r"strategies\[1\]: strategy 'explicit' lists no tasks; for the "
+                                     r"no-intermediate baseline use the strategy `none`"),
+    ([{"explicit": ["mnlx"]}], {}, r"strategies\[0\]: unknown task 'mnlx'; did you mean mnli"),
+    (["diversity-foo"], {}, r"unknown selection strategy 'diversity-foo'; did you mean diversity-topk, "
+                            r"diversity-cover\? valid: none, single, all"),
+    ([{"name": "diversity-topk", "measure": "mtdl"}], {}, r"strategies\[0\].measure = 'mtdl': unknown diversity "
+                                                           r"measure; did you mean mtld"),
+    (["diversity-topk"], {"diversity_measure": "vendy"}, r"selection.diversity_measure = 'vendy'"),
+    ([{"name": "random-k", "budget": 5}], {}, r"strategy 'random-k' has no option\(s\) budget; its options: k, draws"),
+    (["oracle"], {}, r"strategy 'oracle' is chosen after the runs"),
+])
+def test_strategies_are_validated_with_the_config(spec, selection, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        grid(strategies=spec, selection=selection)
+
+
+def test_pool_strategies_need_a_pool_and_pool_free_ones_do_not():
+    with pytest.raises(ConfigError, match=r"strategy 'single' chooses from the task pool, but the pool is empty"):
+        grid(pool=[], strategies=["single"])
+    with pytest.raises(ConfigError, match=r"pool lists mnli more than once"):
+        grid(pool=["mnli", "mnli"], strategies=["none"])
+    cfg = grid(pool=[], strategies=["none", {"explicit": ["mnli", "qqp"]}])  # valid: no pool needed
+    assert len(cfg.strategies) == 2
+    assert grid(strategies=[{"name": "random-k", "k": 2, "draws": 1}]).selection.k == 2  # k == pool size is fine
+
+
+def test_explicit_with_no_tasks_is_refused_at_expansion_too():
+    with pytest.raises(ConfigError, match="use the strategy `none`"):
+        sel.expand([{"explicit": []}], ctx())
+
+
+def test_a_bad_strategy_stops_plan_before_any_data_is_read(tmp_path, monkeypatch, capsys):
+    """An unknown diversity* name used to surface as a network error from computing profiles."""
+    from stopover.cli import main
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data was read before the config was validated")
+
+    monkeypatch.setattr("stopover.data.load_examples", no_data)
+    monkeypatch.setattr("stopover.data._hub_rows", no_data)
+    path = tmp_path / "grid.yaml"
+    path.write_text("targets: [xnli]\npool: [mnli, qqp]\nstrategies: [diversity-topkk]\n")
+    for command in ("plan", "run"):
+        assert main([command, str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "unknown selection strategy 'diversity-topkk'" in err, err

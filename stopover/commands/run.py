@@ -9,7 +9,7 @@ HELP = "run a grid config (intermediate -> target -> zero-shot evaluation)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="YAML grid config, e.g. configs/smoke.yaml")
+    parser.add_argument("config", help="YAML grid config, e.g. configs/starter.yaml (offline, about a minute on a CPU)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. target.epochs=2 seeds=[0,1]")
 
 

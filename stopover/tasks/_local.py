@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ def read_text(path: Path, what: str) -> str:
     try:
         with open_text(path) as fh:
             return fh.read()
-    except (OSError, EOFError, UnicodeDecodeError) as err:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as err:  # zlib: a damaged .gz
         raise DataError(f"{path}: cannot read ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
                         f"expected {what}") from None
 
@@ -124,9 +125,9 @@ def pair_tsv_reader(*, quoted: bool) -> Reader:
         path = Path(path)
         if xtreme_tsv_split(path) is None and not path.name.endswith(".gz"):
             # a flat table, read as every task's are (imported here: stopover.data imports the tasks)
-            from stopover.data import read_table
+            from stopover.data import SKIP_BAD_ROWS, read_table
 
-            return read_table(path)
+            return read_table(path, skip_bad_rows=SKIP_BAD_ROWS.get(), option=f"tasks.{task.name}.skip_bad_rows")
         columns = [task.columns.get(key, key) for key in ("text_a", "text_b", "label")]
         lines = [(n, fields) for n, fields in _tsv_lines(path, quoted) if fields != [""] and fields]
         if xtreme_tsv_split(path) is None:  # a gzipped flat table: header row first

@@ -20,6 +20,7 @@ config that adds `mlm` to intermediate sets.
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ def read_text(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
     try:
         with opener(path, "rt", encoding="utf-8") as fh:
             return [{"text": line.strip()} for line in fh if line.strip()]
-    except (OSError, EOFError, UnicodeDecodeError) as err:
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:  # zlib.error: a corrupt .gz stream
         raise DataError(f"{path}: cannot read ({err}); expected UTF-8 text, one sentence per line") from None
 
 

@@ -29,6 +29,7 @@ XTREME's two-letter file codes.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -182,7 +183,7 @@ def read_columns(path: Path, *, prefix: str | None = None) -> list[tuple[list[st
                 token = cols[0][len(prefix):] if prefix and cols[0].startswith(prefix) else cols[0]
                 tokens.append(token)
                 tags.append(cols[1].strip())
-    except (OSError, EOFError, UnicodeDecodeError) as err:
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:  # zlib.error: a corrupt .gz stream
         raise DataError(f"{path}: cannot read ({err}); expected UTF-8 `token<TAB>tag` lines") from None
     if tokens:
         sentences.append((tokens, tags))

@@ -149,6 +149,15 @@ def xquad(train_text: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
     return setup
 
 
+def tsv_wrong_field_count(data: Path) -> None:
+    (data / "xnli" / "deu" / "test.jsonl").unlink()
+    rows = nli_rows("deu", 8, 3)
+    lines = [f"{r['premise']}\t{r['hypothesis']}\t{r['label']}\n" for r in rows]
+    lines[1] = f"{rows[1]['premise']}\t{rows[1]['label']}\n"  # the hypothesis is missing
+    (data / "xnli" / "deu" / "test.tsv").write_text("sentence1\tsentence2\tgold_label\n" + "".join(lines),
+                                                    encoding="utf-8")
+
+
 # --------------------------------------------------------------------------- models, storage
 
 def not_a_model(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
@@ -303,6 +312,36 @@ CASES = [
           "set answer_start to 4"), needs="stopover.squad"),
     Case("squad-truncated-json", xquad(json.dumps(squad_doc())[:120]), ("squad/train-v1.1.json", "not valid JSON",
                                                                         "SQuAD format is"), needs="stopover.squad"),
+    Case("squad-answer-start-not-a-number", xquad(json.dumps(squad_doc()).replace('"answer_start": 4',
+                                                                               '"answer_start": "four"')),
+         ("squad/train-v1.1.json", "question 'q0'", "answer_start 'four' is not a character offset",
+          "whole number >= 0 (4, where the text occurs"), needs="stopover.squad"),
+    Case("tsv-wrong-field-count", with_data(tsv_wrong_field_count), ("xnli/deu/test.tsv:3", "2 field(s) where the "
+                                                                     "header has 3", "tasks.xnli.skip_bad_rows: true")),
+    Case("data-dir-missing", override("tasks.xnli.data_dir=/nonexistent/xnli"),
+         ("/nonexistent/xnli does not exist", "the Hub copy could not be used either")),
+    # config values that used to change a result without a word
+    Case("duplicate-yaml-key", files("name: x\ntargets: [xnli]\nseeds: [0]\nseeds: [1]\n"),
+         ("grid.yaml", "key 'seeds' is given twice (lines 3 and 4)", "keep one")),
+    Case("duplicate-override", override("target.epochs=1", "target.epochs=100"),
+         ("override 'target.epochs' is given twice",)),
+    Case("k-larger-than-pool", override("strategies=[random-k]", "selection.k=3"),
+         ("strategies[0]", "selection.k = 3 is larger than the pool of 1 task(s) (mnli)", "at most 1")),
+    Case("explicit-empty", override("strategies=[{explicit: []}]"), ("strategies[0]", "lists no tasks",
+                                                                     "use the strategy `none`")),
+    Case("unknown-diversity-strategy", override("strategies=[diversity-rank]"),
+         ("unknown selection strategy 'diversity-rank'", "valid: none, single, all, diversity-topk")),
+    Case("unknown-diversity-measure", override("pool=[mnli,qqp]", "strategies=[diversity-topk]",
+                                               "selection.diversity_measure=entropy"),
+         ("selection.diversity_measure = 'entropy'", "unknown diversity measure", "valid: composite")),
+    Case("oracle-in-a-grid", override("strategies=[oracle]"), ("strategy 'oracle' is chosen after the runs",)),
+    Case("model-empty", override("model="), ("model is empty", "embedded:multilingual-e5-small")),
+    Case("pool-only", override("targets=[]"), ("targets: give at least one target task",
+                                               "the pool mnli only supplies intermediate tasks")),
+    Case("empty-language-list", override("tasks.xnli.languages=[]"), ("tasks.xnli.languages",
+                                                                      "give at least one language")),
+    Case("unknown-lab-variant", override("lab={variants: [lab-xyz]}"), ("lab.variants", "'lab-xyz'",
+                                                                         "valid: lab-jpn")),
     # models
     Case("model-path-not-a-model", not_a_model, ("not-a-model", "is not a model directory (no config.json)",
                                                  "embedded:multilingual-e5-small")),
