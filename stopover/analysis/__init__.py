@@ -38,7 +38,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from stopover.errors import DataError
+from stopover.errors import ConfigError, DataError
 from stopover.store import read_results
 
 ENGLISH = "eng"
@@ -74,6 +74,9 @@ class Analysis:
     kinds: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    set_units: pd.DataFrame = field(default_factory=pd.DataFrame)
+    set_tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    power: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def primary_kind(self) -> str:
@@ -895,9 +898,78 @@ def _p_text(label: str, p: float) -> str:
     return f"{label} < 0.001" if p < 0.001 else f"{label} = {p:.3f}"
 
 
+def _signed(value: float, digits: int = 1) -> str:
+    return f"{value:+.{digits}f}"
+
+
+def _primary_paragraphs(set_tests: pd.DataFrame, kind: str, alpha: float, pct: str
+                        ) -> tuple[list[str], int, int, int]:
+    """Sentences on the set-level tests of the headline kind; (sentences, n_for, n_against, n_tests)."""
+    from stopover.analysis.power import draws_needed
+
+    out: list[str] = []
+    n_for = n_against = n_tests = 0
+    if set_tests is None or set_tests.empty:
+        return out, 0, 0, 0
+    st = set_tests[set_tests["kind"] == kind]
+    n_rank_family = int(((st["test"] == "draw-rank") & st["p"].notna()).sum())
+    for _, r in st.iterrows():
+        adj = ("slopes adjusted for " + r["adjusted_for"].replace(",", " and ").replace("log_pretrain_gib",
+               "log pretraining size").replace("same_script", "same script as English")
+               if r["adjusted_for"] not in ("", "none") else "slopes not adjusted")
+        if r["test"] == "dose-response":
+            if not np.isfinite(r["p"]):
+                out.append(f"Dose-response on {r['task']} ({kind}): {r['note']}.")
+                continue
+            n_tests += 1
+            sig = r["p_holm"] < alpha
+            n_for += int(sig and r["estimate"] > 0)
+            n_against += int(sig and r["estimate"] < 0)
+            out.append(
+                f"Dose-response on {r['task']} ({kind} distance; {adj}; unit: intermediate set): across "
+                f"{int(r['n_sets'])} sets ({int(r['n_draws'])} random draws), each unit of set diversity changes "
+                f"the distance slope by {_signed(r['estimate'])} points per unit distance ({pct} CI "
+                f"[{_signed(r['ci_lo'])}, {_signed(r['ci_hi'])}]; the p-value tests 'a set's diversity is "
+                f"unrelated to its distance slope': {_p_text('p', r['p'])}, "
+                f"{_p_text('Holm-adjusted over tasks', r['p_holm'])}).")
+        else:
+            if not np.isfinite(r["p"]):
+                out.append(f"Draw-rank of {r['set']} on {r['task']} ({kind}): {r['note']}.")
+                continue
+            n_tests += 1
+            sig = r["p_holm"] < alpha
+            above = r["share_below"] >= 0.5
+            n_for += int(sig and above)
+            n_against += int(sig and not above)
+            n = int(r["n_draws"])
+            text = (f"Draw-rank on {r['task']} ({kind}; {adj}; unit: intermediate set): the diversity set "
+                    f"{r['set']} has a distance slope of {r['estimate']:.1f}; {r['share_below'] * 100:.0f}% of "
+                    f"the {n} distinct random sets fall more steeply (their slopes' {pct} quantiles: "
+                    f"{r['ci_lo']:.1f} to {r['ci_hi']:.1f}); the p-value tests 'this set is exchangeable with "
+                    f"the random sets': {_p_text('p', r['p'])}, "
+                    f"{_p_text(f'Holm-adjusted over {n_rank_family} draw-rank tests', r['p_holm'])}. "
+                    f"Floor: with {n} draws this two-sided test cannot go below 2/({n}+1) = {r['floor']:.3f}")
+            need1 = draws_needed(alpha)
+            needf = draws_needed(alpha, max(1, n_rank_family))
+            if n_rank_family * r["floor"] >= alpha:
+                text += (f", so it cannot reach p < {alpha}: that needs at least {need1} draws"
+                         + (f", and {needf} with Holm over {n_rank_family} tests" if n_rank_family > 1 else ""))
+            text += "."
+            if r["ties"]:
+                text += f" Note: {r['ties']}."
+            out.append(text)
+    return out, n_for, n_against, n_tests
+
+
 def summarize(comp: pd.DataFrame, robust: pd.DataFrame, mixed: pd.DataFrame, kinds: Sequence[str],
-              conditions: Sequence[str], alpha: float = 0.05, ci: float = 0.95) -> str:
-    """Plain-words answer to the research question, built only from the computed numbers."""
+              conditions: Sequence[str], alpha: float = 0.05, ci: float = 0.95,
+              set_tests: pd.DataFrame | None = None, power: pd.DataFrame | None = None) -> str:
+    """Plain-words answer to the research question, built only from the computed numbers.
+
+    The verdict about the strategy rests on the set-level (primary) tests only;
+    the paired comparison of one set with the mean of the random draws is
+    reported as secondary, with what it is about named.
+    """
     question = ("Does choosing intermediate tasks by linguistic diversity make zero-shot transfer more "
                 "robust to typological distance than choosing them at random?")
     kind = kinds[0]
@@ -911,16 +983,48 @@ def summarize(comp: pd.DataFrame, robust: pd.DataFrame, mixed: pd.DataFrame, kin
                                if not have)
         paras.append(f"Answer: not answerable from this run: it has {lacking}. "
                      "Run a grid with both a diversity-* and a random-* strategy.")
-    for d in div:
-        for r in rnd:
-            paras.append(_pair_paragraph(comp, robust, mixed, d, r, kind, alpha, pct))
+    else:
+        sentences, n_for, n_against, n_tests = _primary_paragraphs(
+            set_tests if set_tests is not None else pd.DataFrame(), kind, alpha, pct)
+        if not n_tests:
+            verdict = ("not established at the set level: no set-level test (draw-rank of the diversity set "
+                       "among random sets, dose-response of set robustness on set diversity) could be computed, "
+                       "so nothing below is evidence about the strategy itself")
+        elif n_for and not n_against:
+            verdict = ("yes: in the set-level tests, diversity buys robustness to distance "
+                       f"({n_for} of {n_tests} tests significant after Holm at alpha = {alpha}, none against)")
+        elif n_against and not n_for:
+            verdict = (f"no: the set-level tests point the other way ({n_against} of {n_tests} significant "
+                       f"against diversity after Holm at alpha = {alpha})")
+        elif n_for and n_against:
+            verdict = f"mixed: set-level tests significant in both directions ({n_for} for, {n_against} against)"
+        else:
+            verdict = (f"inconclusive: none of the {n_tests} set-level tests is significant after Holm at "
+                       f"alpha = {alpha}")
+        paras.append(f"Answer (primary, set-level; {kind} distance): {verdict}.")
+        if sentences:
+            paras.append("Primary (set-level) tests. " + " ".join(sentences))
+        for d in div:
+            for r in rnd:
+                paras.append(_pair_paragraph(comp, robust, mixed, d, r, kind, alpha, pct))
+    if power is not None and not power.empty:
+        floors = []
+        for _, p in power.iterrows():
+            if p["floor"] > 0:
+                floors.append(f"{p['test']}: floor {p['floor']:.3g}, {p['floor_adjusted']:.3g} with Holm over "
+                              f"{int(p['family'])}" + ("" if p["reachable"] else f" - cannot reach {alpha}; "
+                                                       f"fix: {p['fix']}"))
+        if floors:
+            paras.append("Smallest attainable p-values (floors) as this run was designed: " + "; ".join(floors)
+                         + ".")
     base = comp[(comp["comparison"] == "vs-baseline") & (comp["kind"] == kind)
                 & comp["estimable"].astype(bool)] if not comp.empty else comp
     if not base.empty:
         sig = base[base["p_holm"] < alpha]
         better = sorted(set(sig.loc[sig["diff"] > 0, "condition_a"]))
         worse = sorted(set(sig.loc[sig["diff"] < 0, "condition_a"]))
-        text = (f"Against the baseline without intermediate training ({BASELINE}), on {kind} distance: ")
+        text = (f"Against the baseline without intermediate training ({BASELINE}), on {kind} distance "
+                "(sign-flip over languages, Holm over tasks and kinds): ")
         parts = []
         if better:
             parts.append(f"{', '.join(better)} fell significantly less steeply with distance in at least one task")
@@ -935,86 +1039,142 @@ def summarize(comp: pd.DataFrame, robust: pd.DataFrame, mixed: pd.DataFrame, kin
 
 def _pair_paragraph(comp: pd.DataFrame, robust: pd.DataFrame, mixed: pd.DataFrame, d: str, r: str,
                     kind: str, alpha: float, pct: str) -> str:
+    from stopover.analysis.power import languages_needed
+
+    head = f"Secondary ({d}'s set vs the mean of {r}'s draws; about this set and these draws, not the strategy)"
     rows = comp[(comp["condition_a"] == d) & (comp["condition_b"] == r)] if not comp.empty else comp
     est = rows[rows["estimable"].astype(bool)] if not rows.empty else rows
     if est.empty:
-        return (f"Answer ({d} vs {r}): not estimable: fewer than {MIN_LANGUAGES} languages with a distance "
+        return (f"{head}: not estimable: fewer than {MIN_LANGUAGES} languages with a distance "
                 "are scored by both strategies.")
     sig = est[est["p_holm"] < alpha]
     n_pos, n_neg = int((sig["diff"] > 0).sum()), int((sig["diff"] < 0).sum())
     if n_pos and not n_neg:
-        verdict = f"yes: {d} is more robust to distance than {r}"
+        finding = f"{d}'s set is more robust to distance than the mean of these draws"
     elif n_neg and not n_pos:
-        verdict = f"no: {d} is less robust to distance than {r} (the opposite direction)"
+        finding = f"{d}'s set is less robust to distance than the mean of these draws"
     elif n_pos and n_neg:
-        verdict = f"mixed: {d} is more robust than {r} in some tasks or distance kinds and less in others"
+        finding = f"{d}'s set is more robust than the mean of these draws in some tests and less in others"
     else:
-        verdict = (f"inconclusive: no difference in robustness between {d} and {r} is statistically "
-                   "significant")
+        finding = f"no difference between {d}'s set and the mean of these draws is statistically significant"
     n_draws = int(est["n_draws_b"].max()) if est["n_draws_b"].notna().any() else 0
     draws_txt = f", {n_draws} random draws" if n_draws else ""
-    out = [f"Answer ({d} vs {r}{draws_txt}): {verdict}."]
+    out = [f"{head}{draws_txt}: {finding}."]
     prim = est[est["kind"] == kind]
     for _, row in prim.iterrows():
-        side = "less" if row["diff"] > 0 else "more"
         ci_txt = (f"{pct} CI [{row['diff_lo']:+.1f}, {row['diff_hi']:+.1f}]"
                   if np.isfinite(row["diff_lo"]) else f"{pct} CI not estimable")
         includes = (np.isfinite(row["diff_lo"]) and row["diff_lo"] <= 0 <= row["diff_hi"])
+        if abs(row["diff"]) < 0.05:
+            how = "the two slopes are equal to one decimal"
+        else:
+            side = "less" if row["diff"] > 0 else "more"
+            how = (f"{d} falls {side} steeply by {abs(row['diff']):.1f} points per unit of distance, "
+                   f"{abs(row['diff']) * (row['distance_max'] - row['distance_min']):.1f} points over the "
+                   f"observed range {row['distance_min']:.2f} to {row['distance_max']:.2f}")
+        n_lang = int(row["n_languages"])
         sentence = (f"On {row['task']} with {kind} distance, the score changes by {row['slope_a']:.1f} points per "
-                    f"unit of distance with {d} and by {row['slope_b']:.1f} with {r}: {d} falls {side} "
-                    f"steeply by {abs(row['diff']):.1f} points per unit of distance, "
-                    f"{abs(row['diff']) * (row['distance_max'] - row['distance_min']):.1f} points over the "
-                    f"observed range {row['distance_min']:.2f} to {row['distance_max']:.2f} ({ci_txt}"
-                    f"{', which includes zero' if includes else ''}; {_p_text('permutation p', row['p_perm'])}, "
-                    f"{_p_text('Holm-adjusted p', row['p_holm'])}")
-        if np.isfinite(row.get("share_draws_steeper", np.nan)):
-            sentence += (f"; {row['share_draws_steeper'] * 100:.0f}% of random draws have a steeper slope, "
-                         f"{_p_text('draw-rank p', row['p_draws'])}")
-            floor = 2 / (row["n_draws_b"] + 1)
-            if floor > alpha:
-                sentence += (f"; with {int(row['n_draws_b'])} draws this test cannot go below {floor:.3f}, "
-                             f"reaching {alpha} needs at least {math.ceil(2 / alpha - 1)} draws")
+                    f"unit of distance with {d} and by {row['slope_b']:.1f} with the mean of {r}: {how} ({ci_txt}"
+                    f"{', which includes zero' if includes else ''}; the sign-flip p-value tests 'equal slopes "
+                    f"over these {n_lang} languages, this set vs the mean of these draws': "
+                    f"{_p_text('p', row['p_perm'])}, {_p_text('Holm-adjusted', row['p_holm'])}; floor "
+                    f"2/2^{n_lang} = {2 / 2 ** n_lang:.2g}")
+        if 2 / 2 ** n_lang * len(est) >= alpha:
+            sentence += (f", {2 / 2 ** n_lang * len(est):.2g} with Holm over {len(est)} - it cannot reach "
+                         f"{alpha}; that needs {languages_needed(alpha, len(est))} languages (more seeds do not help)")
         out.append(sentence + ").")
     out.append(f"Across all {len(est)} task x distance-kind tests, {len(sig)} are significant after Holm "
                f"correction at alpha = {alpha}" + (
                    f" ({n_pos} favouring {d}, {n_neg} favouring {r})." if len(sig) else "."))
-    if not len(sig):
-        fav = int((est["diff"] > 0).sum())
-        excl = int(((est["diff_lo"] > 0) | (est["diff_hi"] < 0)).sum())
-        if fav in (0, len(est)):
-            lean = f"All {len(est)} point estimates favour {d if fav else r}"
-        else:
-            lean = f"The point estimates point both ways ({fav} favour {d}, {len(est) - fav} favour {r})"
-        out.append(lean + (f" and {excl} of the unadjusted {pct} CIs exclude zero, but" if excl else ", but")
-                   + " no permutation test survives the Holm correction, so the evidence is too weak to "
-                   "conclude either way; more languages, seeds or random draws would narrow it.")
     if not mixed.empty:
         mrow = mixed[(mixed["kind"] == kind) & (mixed["condition"] == f"{d} - {r}")]
         if not mrow.empty and np.isfinite(mrow["estimate"].iloc[0]):
             m = mrow.iloc[0]
-            out.append(f"The mixed-effects model pooling tasks ({kind}; not corrected for multiplicity, so "
-                       f"the verdict above rests on the permutation tests) puts the slope difference at "
-                       f"{m['estimate']:+.1f} points per unit distance ({pct} CI [{m['ci_lo']:+.1f}, "
-                       f"{m['ci_hi']:+.1f}], {_p_text('p', m['p'])}"
-                       f"{'; the fit did not converge' if not m['converged'] else ''}).")
+            text = (f"The mixed-effects model pooling tasks ({kind}) puts this slope difference at "
+                    f"{m['estimate']:+.1f} points per unit distance ({pct} CI [{m['ci_lo']:+.1f}, "
+                    f"{m['ci_hi']:+.1f}], {_p_text('p', m['p'])}, not corrected for multiplicity"
+                    f"{'; the fit did not converge' if not m['converged'] else ''})")
+            widths = (prim["diff_hi"] - prim["diff_lo"]).to_numpy(dtype=float)
+            widths = widths[np.isfinite(widths)]
+            mwidth = float(m["ci_hi"] - m["ci_lo"])
+            if widths.size and np.isfinite(mwidth) and mwidth > 2 * float(np.median(widths)):
+                text += (f"; its CI is {mwidth / float(np.median(widths)):.1f} times as wide as the per-task ones, "
+                         "so it adds no corroboration")
+            out.append(text + ".")
     return " ".join(out)
 
 
 # --------------------------------------------------------------------------- entry point
 
 
+def validate_options(*, n_boot: Any = 2000, n_perm: Any = 10000, seed: Any = 0, alpha: Any = 0.05,
+                     ci: Any = 0.95) -> list[str]:
+    """Check every analysis option (the CLI and `analyze` both call this); return warnings as notes.
+
+    Raises ConfigError, one line naming the option and the valid range.
+    """
+    def number(name: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"{name}={value!r}: must be a number")
+        return float(value)
+
+    def integer(name: str, value: Any, least: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ConfigError(f"{name}={value!r}: must be an integer >= {least}")
+        return int(value)
+
+    for name, value in (("alpha", alpha), ("ci", ci)):
+        v = number(name, value)
+        if not (math.isfinite(v) and 0 < v < 1):
+            raise ConfigError(f"{name}={value!r}: must be a finite number strictly between 0 and 1 "
+                              f"(e.g. {'0.05' if name == 'alpha' else '0.95'})")
+    integer("n_boot", n_boot, 1)
+    integer("n_perm", n_perm, 1)
+    integer("seed", seed, 0)
+    notes = []
+    if n_boot < 200:
+        notes.append(f"n_boot={n_boot}: bootstrap CIs from under 200 samples are rough (default 2000)")
+    if n_perm < math.ceil(1 / alpha):
+        notes.append(f"n_perm={n_perm}: a Monte Carlo sign-flip p-value cannot go below 1/(n_perm+1) = "
+                     f"{1 / (n_perm + 1):.3g}, above alpha = {alpha}; use --n-perm {math.ceil(20 / alpha)} or more")
+    return notes
+
+
+def power_table(scores: pd.DataFrame, distances: pd.DataFrame, kinds: Sequence[str], set_tests: pd.DataFrame,
+                *, alpha: float) -> pd.DataFrame:
+    """The floor of each test as this run ran it (and the MDE under the default noise levels)."""
+    from stopover.analysis.power import Noise, plan_power
+
+    kind = kinds[0]
+    dk = distances[distances["kind"] == kind].set_index("language")["distance"]
+    langs = sorted(set(scores["language"]) - {ENGLISH})
+    x = [float(dk[lang]) for lang in langs if lang in dk.index and np.isfinite(dk[lang])]
+    rnd = scores[scores["strategy"].map(is_random)]
+    div_sets = scores.loc[scores["strategy"].map(is_diversity), "intermediate"].nunique()
+    n_draws = int(rnd.groupby("task")["intermediate"].nunique().max()) if not rnd.empty else 0
+    if not set_tests.empty and (set_tests["test"] == "draw-rank").any():
+        n_draws = int(set_tests.loc[set_tests["test"] == "draw-rank", "n_draws"].max())
+    rows = plan_power(x, n_seeds=max(1, scores["seed"].nunique()), n_draws=n_draws,
+                      n_tasks=max(1, scores["task"].nunique()), n_kinds=len(kinds),
+                      n_diversity_sets=max(1, div_sets), alpha=alpha, noise=Noise(), n_sim=2000)
+    frame = pd.DataFrame([r.as_dict() for r in rows])
+    frame.insert(1, "n_languages", len(x))
+    return frame
+
+
 def analyze(run_dir: str | Path, *, kinds: Sequence[str] | None = None, n_boot: int = 2000, seed: int = 0,
             n_perm: int = 10000, alpha: float = 0.05, ci: float = 0.95, split: str = "test",
-            model: str | None = None) -> Analysis:
-    """Compute every statistic of a run directory (see docs/analysis.md)."""
+            model: str | None = None, adjust: bool = True) -> Analysis:
+    """Compute every statistic of a run directory (see docs/analysis.md).
+
+    `adjust`: adjust the set-level slopes for log pretraining size and
+    same-script-as-English (covariates.csv) - the primary analysis does by default.
+    """
     run_dir = Path(run_dir)
+    option_notes = validate_options(n_boot=n_boot, n_perm=n_perm, seed=seed, alpha=alpha, ci=ci)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: not a run directory")
-    if n_boot < 10:
-        raise DataError(f"n_boot={n_boot}: use at least 10 bootstrap samples")
-    if not 0 < ci < 1:
-        raise DataError(f"ci={ci}: the confidence level must lie between 0 and 1")
-    notes: list[str] = []
+    notes: list[str] = list(option_notes)
     ev = load_eval_frame(run_dir, split=split, model=model)
     scores = score_table(ev, notes)
     notes += ensure_run_tables(run_dir, sorted(scores["language"].unique()))
@@ -1032,18 +1192,27 @@ def analyze(run_dir: str | Path, *, kinds: Sequence[str] | None = None, n_boot: 
     lacking = sorted(set(scores["language"]) - set(distances["language"]) - {ENGLISH})
     if lacking:
         notes.append(f"{TYPOLOGY_FILE} has no row for {', '.join(lacking)}: left out of the regressions")
+    from stopover.analysis.sets import load_set_diversity, set_inference
+
+    set_div = load_set_diversity(run_dir, scores["intermediate"].unique(), notes)
+    set_units, set_tests, set_notes = set_inference(scores, distances, covariates, set_div, kinds, alpha=alpha,
+                                                    ci=ci, adjust=adjust)
+    notes += list(dict.fromkeys(set_notes))
     rob, draws, points, bands = robustness(scores, distances, kinds, n_boot=n_boot, seed=seed, ci=ci)
     comp = comparisons(scores, distances, kinds, n_boot=n_boot, n_perm=n_perm, seed=seed, ci=ci)
     mixed = mixed_models(scores, distances, covariates, kinds, ci=ci)
     tables = xtreme_tables(ev, scores, distances, rob, kinds)
-    summary = summarize(comp, rob, mixed, kinds, scores["condition"].unique(), alpha=alpha, ci=ci)
+    power = power_table(scores, distances, kinds, set_tests, alpha=alpha)
+    summary = summarize(comp, rob, mixed, kinds, scores["condition"].unique(), alpha=alpha, ci=ci,
+                        set_tests=set_tests, power=power)
     settings = {"n_boot": n_boot, "n_perm": n_perm, "seed": seed, "alpha": alpha, "ci": ci, "split": split,
-                "model": model or (ev["model"].iloc[0] if len(ev) else ""), "kinds": list(kinds)}
+                "model": model or (ev["model"].iloc[0] if len(ev) else ""), "kinds": list(kinds),
+                "adjust": adjust}
     return Analysis(run_dir=run_dir, scores=scores, robustness=rob, comparisons=comp, mixed=mixed,
                     tables=tables, summary=summary, draws=draws, points=points, bands=bands,
                     distances=distances, covariates=covariates, kinds=list(kinds), notes=notes,
-                    settings=settings)
+                    settings=settings, set_units=set_units, set_tests=set_tests, power=power)
 
 
-__all__ = ["Analysis", "analyze", "line_stats", "sign_flip_pvalue", "draw_rank_pvalue", "robustness",
+__all__ = ["Analysis", "analyze", "validate_options", "power_table", "line_stats", "sign_flip_pvalue", "draw_rank_pvalue", "robustness",
            "comparisons", "mixed_models", "xtreme_tables", "summarize"]
