@@ -7,6 +7,11 @@ the language table), whether it is written in the source language's script
 GiB, from Table 6 of Conneau et al. 2020, transcribed in
 `resources/cc100.csv`), and its resource level as URIEL+ classifies it
 (the high/medium/low lists URIEL+ ships as `resource_languages.json`).
+It also owns tokenizer fertility (subwords per word on a language's text,
+measured with the run's tokenizer): `fertility` computes it and
+`write_fertility_table` / `read_fertility_table` keep it as `fertility.csv`
+(language, tokenizer, fertility, n_words) in a run directory, where the
+analysis adds it to the covariates.
 Torch-free; reads only small files.
 """
 
@@ -17,9 +22,11 @@ import functools
 import json
 import math
 import warnings
-from typing import TYPE_CHECKING, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from stopover import languages as langtable
+from stopover.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,3 +131,61 @@ def covariates(languages: Iterable[str], source: str = "eng") -> "pd.DataFrame":
     frame["same_script"] = frame["same_script"].astype(bool)
     frame["pretrain_gib"] = frame["pretrain_gib"].astype(float)
     return frame
+
+
+FERTILITY_COLUMNS = ("language", "tokenizer", "fertility", "n_words")
+
+
+def fertility(tokenizer: Any, texts: Iterable[str]) -> float:
+    """Subwords per word of `texts` under `tokenizer` (anything with `.tokenize(str) -> list`, or a callable).
+
+    Words are whitespace-separated tokens, as XTREME's tokenised test sets have
+    them; special tokens are not counted. NaN when the texts hold no word.
+    """
+    split = getattr(tokenizer, "tokenize", None) or tokenizer
+    if not callable(split):
+        raise DataError(f"fertility: tokenizer {type(tokenizer).__name__} has no tokenize method")
+    words = pieces = 0
+    for text in texts:
+        n = len(text.split())
+        if not n:
+            continue
+        words += n
+        pieces += len(split(text))
+    return pieces / words if words else math.nan
+
+
+def write_fertility_table(run_dir: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write fertility.csv: one row per language (language, tokenizer, fertility, n_words), atomically."""
+    import pandas as pd
+
+    from stopover.store import atomic_write_text
+
+    frame = pd.DataFrame(list(rows))
+    lacking = [c for c in FERTILITY_COLUMNS if c not in frame.columns]
+    if lacking:
+        raise DataError(f"fertility rows lack {', '.join(lacking)}; each row needs {', '.join(FERTILITY_COLUMNS)}")
+    frame = frame[list(FERTILITY_COLUMNS)]
+    frame["language"] = [langtable.get(c).iso3 if not str(c).startswith("lab-") else c for c in frame["language"]]
+    path = Path(run_dir) / "fertility.csv"
+    atomic_write_text(path, frame.to_csv(index=False))
+    return path
+
+
+def read_fertility_table(path: str | Path) -> "pd.DataFrame":
+    """fertility.csv as a DataFrame, checked: language and a positive finite fertility per row."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype={"language": str})
+    except Exception as err:
+        raise DataError(f"{path}: unreadable CSV ({err}); expected columns {', '.join(FERTILITY_COLUMNS)}") from err
+    if not {"language", "fertility"} <= set(frame.columns):
+        raise DataError(f"{path}: needs columns language,fertility (written by "
+                        "stopover.covariates.write_fertility_table)")
+    frame["fertility"] = pd.to_numeric(frame["fertility"], errors="coerce")
+    bad = frame[~(frame["fertility"] > 0)]
+    if len(bad):
+        raise DataError(f"{path}: fertility must be a positive number; row(s) for {', '.join(map(str, bad['language']))}")
+    return frame.drop_duplicates("language")

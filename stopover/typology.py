@@ -673,6 +673,34 @@ def _measurements(backend: Distance, kind: str, pairs: list[tuple[str, str]]) ->
     return out
 
 
+
+# A distance resting on under this share of its kind's features is flagged in typology.csv and left
+# out of the analysis (issue 18: Croatian's URIEL+ syntactic 0.000 rests on 8% of the features,
+# Kazakh's phonological 0.000 on 2 features). With URIEL+ 1.3.2, 0.25 drops Croatian's and Kazakh's
+# syntactic distances (12 of 103 features) and Kazakh's phonological one (2 of 28), and keeps
+# German, Japanese, Wolof and Icelandic (73-87%).
+MIN_COVERAGE = 0.25
+
+
+def feature_coverage(backend: Any, kind: str, a: str, b: str) -> tuple[int, int]:
+    """(features both languages have, features of the kind) behind one distance; (0, 0) if unknown.
+
+    Counts on the backend's own vectors (`vector(kind, code)`, NaN = missing), so
+    it is the share of features the distance was actually computed from.
+    """
+    vector = getattr(backend, "vector", None)
+    if vector is None:
+        return 0, 0
+    try:
+        va, vb = vector(kind, a), vector(kind, b)
+    except (LanguageError, ConfigError):
+        return 0, 0
+    if va is None or vb is None:
+        return 0, 0
+    va, vb = np.asarray(va, dtype=float), np.asarray(vb, dtype=float)
+    return int((np.isfinite(va) & np.isfinite(vb)).sum()), int(va.size)
+
+
 def _kinds(kinds: Iterable[str] | None, backend: Distance) -> list[str]:
     chosen = list(kinds) if kinds is not None else [k for k in DEFAULT_KINDS if k in backend.kinds]
     if not chosen:
@@ -692,11 +720,14 @@ def _resolve_all(codes: Iterable[str]) -> list[str]:
 
 
 def distances_from(source: str, languages: Iterable[str], kinds: Iterable[str] | None = None,
-                   backend: str | Distance = "urielplus") -> "pd.DataFrame":
+                   backend: str | Distance = "urielplus", *, coverage: bool = True) -> "pd.DataFrame":
     """Distance of each language from `source`, one row per (language, kind).
 
     Columns: language (ISO 639-3), kind, distance (NaN when it cannot be
-    computed), backend, note (why a distance is missing; empty otherwise).
+    computed), backend, note (why a distance is missing; empty otherwise),
+    shared_features and coverage (the share of the kind's features both
+    languages have: what the distance rests on; NaN where the backend has no
+    vectors). The analysis leaves out distances with coverage < MIN_COVERAGE.
     Emits a `MissingDistanceWarning` naming the missing pairs.
     """
     import pandas as pd
@@ -709,9 +740,12 @@ def distances_from(source: str, languages: Iterable[str], kinds: Iterable[str] |
         found = _measurements(dist, kind, [(src, lang) for lang in langs])
         for lang in langs:
             m = found[(src, lang)]
+            shared, total = feature_coverage(dist, kind, src, lang) if coverage else (0, 0)
             rows.append({"language": lang, "kind": kind, "distance": m.value,
-                         "backend": dist.name, "note": m.note})
-    frame = pd.DataFrame(rows, columns=["language", "kind", "distance", "backend", "note"])
+                         "backend": dist.name, "note": m.note, "shared_features": shared,
+                         "coverage": round(shared / total, 4) if total else math.nan})
+    frame = pd.DataFrame(rows, columns=["language", "kind", "distance", "backend", "note", "shared_features",
+                                        "coverage"])
     _warn_missing(frame, f"from {src}")
     return frame
 
@@ -747,25 +781,48 @@ def distance_matrix(languages: Iterable[str], kind: str, backend: str | Distance
     return frame
 
 
-def write_run_tables(run_dir: Path, languages: list[str], source: str = "eng",
+def write_run_tables(run_dir: Path, languages: Iterable[str], source: str = "eng",
                      kinds: list[str] | None = None, backend: str = "urielplus") -> tuple[Path, Path]:
-    """Write `typology.csv` (long: language, kind, distance, backend, note) and `covariates.csv`.
+    """The one writer of a run's `typology.csv` and `covariates.csv` (both atomic, into `run_dir`).
 
-    Both are written atomically into `run_dir`; the analysis module reads them.
-    The source language itself is left out of the typology table.
+    typology.csv: language, kind, distance, backend, note, shared_features,
+    coverage; covariates.csv: see `stopover.covariates.covariates`. Real
+    languages get URIEL+ (or `backend`) distances; typology-lab languages
+    (`lab-*`) get the lab's own facts (`stopover.lab.variants.lab_typology_tables`),
+    with coverage 1 (every lab feature is known). The source language itself
+    is left out. `stopover report`/`analyze` call this when a table is
+    missing; the grid calls it at the end of every run.
     """
+    import pandas as pd
+
     from stopover.covariates import covariates
     from stopover.store import atomic_write_text
 
     run_dir = Path(run_dir)
+    codes = list(dict.fromkeys(languages))
+    lab = [c for c in codes if c.startswith("lab-")]
     src = _canonical(source)
-    targets = [lang for lang in _resolve_all(languages) if lang != src]
-    with warnings.catch_warnings():
-        # Missing values are written as NaN with their note: the table itself reports them.
-        warnings.simplefilter("ignore", MissingDistanceWarning)
-        table = distances_from(src, targets, kinds, backend)
+    typ: list[pd.DataFrame] = []
+    cov: list[pd.DataFrame] = []
+    if lab:
+        from stopover.lab.variants import anchored_variant, lab_typology_tables
+
+        t, c = lab_typology_tables([anchored_variant(code) for code in lab])
+        keep = t["language"].isin(lab)
+        typ.append(t[keep].assign(note="", shared_features=math.nan, coverage=1.0))
+        cov.append(c[c["language"].isin(lab)])
+    real = [c for c in _resolve_all(c for c in codes if not c.startswith("lab-")) if c != src]
+    if real:
+        with warnings.catch_warnings():
+            # Missing values are written as NaN with their note: the table itself reports them.
+            warnings.simplefilter("ignore", MissingDistanceWarning)
+            typ.append(distances_from(src, real, kinds, backend))
+        cov.append(covariates(real, source=src))
     typology_path = run_dir / "typology.csv"
     covariates_path = run_dir / "covariates.csv"
+    columns = ["language", "kind", "distance", "backend", "note", "shared_features", "coverage"]
+    table = pd.concat(typ, ignore_index=True).reindex(columns=columns) if typ else pd.DataFrame(columns=columns)
     atomic_write_text(typology_path, table.to_csv(index=False))
-    atomic_write_text(covariates_path, covariates(targets, source=src).to_csv(index=False))
+    cov_frame = pd.concat(cov, ignore_index=True) if cov else pd.DataFrame(columns=["language"])
+    atomic_write_text(covariates_path, cov_frame.to_csv(index=False))
     return typology_path, covariates_path

@@ -132,3 +132,28 @@ def test_analyze_reports_set_level_tests_and_names_the_tie(tmp_path: Path) -> No
     distinct_random = res.set_units.query("strategies == 'random-k'")["set"].nunique()
     assert rank["n_draws"] == distinct_random
     assert "Primary (set-level" in res.summary
+
+
+@pytest.mark.parametrize("option, value", [("alpha", 2.0), ("alpha", 0.0), ("alpha", -1.0), ("alpha", float("nan")),
+                                           ("ci", 1.0), ("n_perm", 0), ("n_boot", 0), ("seed", -3)])
+def test_analysis_options_are_validated(tmp_path: Path, option: str, value: float) -> None:
+    from stopover.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=option):
+        an.analyze(tmp_path, **{option: value})
+
+
+@pytest.mark.parametrize("argv", [["--alpha", "2"], ["--alpha", "nan"], ["--n-perm", "0"], ["--seed", "-3"],
+                                  ["--n-boot", "0"]])
+def test_cli_rejects_bad_analysis_options_in_one_line(tmp_path: Path, argv: list[str],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from stopover.cli import main
+
+    assert main(["analyze", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and argv[0].lstrip("-").replace("-", "_") in err
+
+
+def test_small_n_perm_warns_about_its_floor() -> None:
+    notes = an.validate_options(n_perm=10, alpha=0.05)
+    assert any("n_perm=10" in n and "1/(n_perm+1)" in n for n in notes)

@@ -45,6 +45,7 @@ ENGLISH = "eng"
 BASELINE = "none"
 TYPOLOGY_FILE = "typology.csv"
 COVARIATES_FILE = "covariates.csv"
+FERTILITY_FILE = "fertility.csv"
 CONFIG_FILE = "config.yaml"
 # Canonical order of URIEL distance kinds; the first present is the headline kind.
 KIND_ORDER = ("syntactic", "genetic", "geographic", "phonological", "inventory", "featural")
@@ -394,7 +395,16 @@ def load_covariates(run_dir: Path) -> pd.DataFrame:
         raise DataError(f"{path}: unreadable CSV ({_first_line(err)})") from err
     if "language" not in cov.columns:
         raise DataError(f"{path}: missing column 'language'")
-    return cov.drop_duplicates("language")
+    cov = cov.drop_duplicates("language")
+    fert = run_dir / FERTILITY_FILE
+    if fert.exists():
+        # Tokenizer fertility, measured by the run on each language's test text (stopover.covariates).
+        from stopover.covariates import read_fertility_table
+
+        table = read_fertility_table(fert)
+        cov = cov.drop(columns=[c for c in ("fertility",) if c in cov.columns]).merge(
+            table[["language", "fertility"]], on="language", how="left")
+    return cov
 
 
 # --------------------------------------------------------------------------- robustness
@@ -915,7 +925,7 @@ def _primary_paragraphs(set_tests: pd.DataFrame, kind: str, alpha: float, pct: s
     n_rank_family = int(((st["test"] == "draw-rank") & st["p"].notna()).sum())
     for _, r in st.iterrows():
         adj = ("slopes adjusted for " + r["adjusted_for"].replace(",", " and ").replace("log_pretrain_gib",
-               "log pretraining size").replace("same_script", "same script as English")
+               "log pretraining size").replace("same_script", "same script as English").replace("fertility", "tokenizer fertility")
                if r["adjusted_for"] not in ("", "none") else "slopes not adjusted")
         if r["test"] == "dose-response":
             if not np.isfinite(r["p"]):

@@ -42,7 +42,7 @@ SET_DIVERSITY_FILE = "set_diversity.csv"
 TASK_DIVERSITY_FILE = "task_diversity.csv"
 ENGLISH = "eng"
 MIN_SETS = 3
-ADJUSTERS = ("log_pretrain_gib", "same_script")
+ADJUSTERS = ("log_pretrain_gib", "fertility", "same_script")  # in design-column order
 
 
 def _is_random(strategy: str) -> bool:
@@ -199,12 +199,19 @@ def adjusters(covariates: pd.DataFrame, languages: Sequence[str], notes: list[st
     if "pretrain_gib" in cov.columns:
         gib = pd.to_numeric(cov["pretrain_gib"], errors="coerce")
         cols["log_pretrain_gib"] = np.log(gib.where(gib > 0))
+    if "fertility" in cov.columns:
+        cols["fertility"] = pd.to_numeric(cov["fertility"], errors="coerce")
     if "same_script" in cov.columns:
         cols["same_script"] = cov["same_script"].map(
             lambda v: {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0}.get(v, math.nan)).astype(float)
     keep = np.ones(len(languages), dtype=bool)
-    for name, series in cols.items():
-        vals = np.array([series.get(lang, math.nan) for lang in languages], dtype=float)
+    for name in list(cols):
+        vals = np.array([cols[name].get(lang, math.nan) for lang in languages], dtype=float)
+        if not np.isfinite(vals).any():
+            # Known for no language (e.g. pretraining size of typology-lab languages): no term to fit.
+            notes.append(f"{where}: {name} is missing for every language; not adjusted for")
+            del cols[name]
+            continue
         keep &= np.isfinite(vals)
     dropped = [lang for lang, k in zip(languages, keep) if not k]
     if dropped:
@@ -248,6 +255,8 @@ def build_units(scores: pd.DataFrame, distances: pd.DataFrame, covariates: pd.Da
         cov = covariates.set_index("language")
         if "log_pretrain_gib" in used:
             cols.append(np.log(pd.to_numeric(cov["pretrain_gib"], errors="coerce").reindex(common).to_numpy()))
+        if "fertility" in used:
+            cols.append(pd.to_numeric(cov["fertility"], errors="coerce").reindex(common).to_numpy(dtype=float))
         if "same_script" in used:
             cols.append(cov["same_script"].reindex(common).map(
                 lambda v: 1.0 if v in (True, "True") else 0.0).to_numpy(dtype=float))

@@ -28,8 +28,10 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def analysis_from_args(args: argparse.Namespace):  # -> stopover.analysis.Analysis
-    from stopover.analysis import analyze
+    from stopover.analysis import analyze, validate_options
 
+    # Checked before the run directory is read, so a bad option fails at once, naming itself.
+    validate_options(n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed, alpha=args.alpha, ci=args.ci)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
     return analyze(args.run_dir, kinds=kinds, n_boot=args.n_boot, seed=args.seed, n_perm=args.n_perm,
                    alpha=args.alpha, ci=args.ci, split=args.split, model=args.model)
