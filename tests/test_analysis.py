@@ -371,8 +371,24 @@ def test_missing_typology_tables_are_computed_by_stopover_typology(tmp_path: Pat
     monkeypatch.setitem(sys.modules, "stopover.typology",
                         types.SimpleNamespace(write_run_tables=write_run_tables))
     a = an.analyze(run, n_boot=20, kinds=["syntactic"])
-    assert calls == [sorted(["eng"] + LANGS)]
+    # Codes reach the writer as the language table's keys (swh -> swa), the ones analysis joins on.
+    assert calls == [sorted(["eng", "swa"] + [lang for lang in LANGS if lang != "swh"])]
     assert any("computed typology.csv and covariates.csv" in n for n in a.notes)
+
+
+def test_language_codes_are_normalised_on_both_sides_of_the_join(planted: an.Analysis) -> None:
+    # results and typology.csv say swh (XNLI's code); the language table's key is swa: it must join.
+    assert "swa" in set(planted.points["language"]) and "swh" not in set(planted.scores["language"])
+    assert any("swh->swa" in n for n in planted.notes)
+
+
+def test_unknown_language_codes_are_counted_not_dropped_silently(tmp_path: Path) -> None:
+    extra = [ResultRow(run="syn", stage="eval", stage_hash="h", task="xnli", language="qqq", split="test",
+                       metric="accuracy", value=50.0, seed=0, strategy="none", intermediate="none", target="xnli",
+                       model="tiny")]
+    a = an.analyze(make_run(tmp_path, seeds=(0,), n_draws=2, extra_rows=extra), n_boot=20, kinds=["syntactic"])
+    assert any(n.startswith("1 eval row(s) have language codes the language table does not know (qqq)")
+               for n in a.notes)
 
 
 def test_missing_typology_that_cannot_be_computed_is_a_data_error(tmp_path: Path,

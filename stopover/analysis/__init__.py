@@ -53,6 +53,7 @@ MEASURES = ("score", "gap")
 QA_EM_NAMES = ("em", "exact_match", "exact")
 QA_F1_NAMES = ("f1",)
 MIN_LANGUAGES = 3
+MIN_COVERAGE = 0.25  # the same threshold as stopover.typology.MIN_COVERAGE (no import: urielplus loads slowly)
 _TOL = 1e-9
 
 
@@ -296,9 +297,42 @@ def condition_labels(ev: pd.DataFrame) -> pd.Series:
     ], index=ev.index, dtype=object)
 
 
+def normalise_languages(codes: pd.Series, notes: list[str]) -> pd.Series:
+    """Each row's language as the language table's key (ISO 639-3), so joins meet on one code.
+
+    swh and swa, cmn and zho, ... become one key. Lab languages (`lab-*`) keep
+    their code. A code the table does not know stays as given and is counted in
+    a note: it has no typology row, so it is left out of the regressions, never
+    silently.
+    """
+    from stopover import languages as langtable
+    from stopover.errors import LanguageError
+
+    mapping: dict[str, str] = {}
+    unknown: list[str] = []
+    for code in codes.unique():
+        if str(code).startswith("lab-"):
+            mapping[code] = code
+            continue
+        try:
+            mapping[code] = langtable.get(str(code)).iso3
+        except LanguageError:
+            mapping[code] = code
+            unknown.append(str(code))
+    if unknown:
+        n = int(codes.isin(unknown).sum())
+        notes.append(f"{n} eval row(s) have language codes the language table does not know "
+                     f"({', '.join(sorted(unknown))}): kept as given, they join no typology row")
+    renamed = sorted(f"{a}->{b}" for a, b in mapping.items() if a != b)
+    if renamed:
+        notes.append(f"language codes normalised to the language table's keys: {', '.join(renamed)}")
+    return codes.map(mapping)
+
+
 def score_table(ev: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     """Primary-metric scores with English score, gap and relative score per row."""
     prim = ev[ev["primary"].astype(bool)].copy()
+    prim["language"] = normalise_languages(prim["language"], notes)
     # One headline metric per task: a task flagging several as primary keeps F1 if among them, else
     # the alphabetically first, so that no language is scored twice in a regression.
     for task, metrics in prim.groupby("task")["metric"].unique().items():
@@ -347,8 +381,12 @@ def ensure_run_tables(run_dir: Path, languages: Sequence[str]) -> list[str]:
     return [f"computed {missing} with stopover.typology.write_run_tables"]
 
 
-def load_distances(run_dir: Path, notes: list[str]) -> pd.DataFrame:
-    """typology.csv as (language, kind, distance, backend), one backend per kind."""
+def load_distances(run_dir: Path, notes: list[str], *, min_coverage: float = MIN_COVERAGE) -> pd.DataFrame:
+    """typology.csv as (language, kind, distance, backend), one backend per kind.
+
+    Distances whose feature coverage (column `coverage`, when present) is below
+    `min_coverage` are left out, with a note saying how many languages that removes.
+    """
     path = run_dir / TYPOLOGY_FILE
     if not path.exists():
         raise DataError(f"{path}: missing; write it with stopover.typology.write_run_tables")
@@ -365,6 +403,16 @@ def load_distances(run_dir: Path, notes: list[str]) -> pd.DataFrame:
     typ["backend"] = typ["backend"].fillna("").astype(str)
     typ["distance"] = pd.to_numeric(typ["distance"], errors="coerce")
     typ = typ.dropna(subset=["language", "kind"])
+    typ["language"] = normalise_languages(typ["language"], [])  # the scores' keys: both sides normalised
+    if "coverage" in typ.columns and min_coverage > 0:
+        # A distance computed from few shared features is not a measurement (docs/analysis.md).
+        cov = pd.to_numeric(typ["coverage"], errors="coerce")
+        low = typ[(cov < min_coverage) & typ["distance"].notna()]
+        for kind, grp in low.groupby("kind", sort=True):
+            notes.append(f"{TYPOLOGY_FILE}: {len(grp)} {kind} distance(s) rest on under {min_coverage:.0%} of the "
+                         f"features ({', '.join(sorted(grp['language']))}): excluded, which removes "
+                         f"{grp['language'].nunique()} language(s) from the {kind} analyses")
+        typ.loc[low.index, "distance"] = np.nan
     chosen = []
     for kind, grp in typ.groupby("kind", sort=False):
         cover = grp.dropna(subset=["distance"]).groupby("backend")["language"].nunique()
@@ -395,6 +443,7 @@ def load_covariates(run_dir: Path) -> pd.DataFrame:
         raise DataError(f"{path}: unreadable CSV ({_first_line(err)})") from err
     if "language" not in cov.columns:
         raise DataError(f"{path}: missing column 'language'")
+    cov["language"] = normalise_languages(cov["language"], [])
     cov = cov.drop_duplicates("language")
     fert = run_dir / FERTILITY_FILE
     if fert.exists():
@@ -1174,12 +1223,16 @@ def power_table(scores: pd.DataFrame, distances: pd.DataFrame, kinds: Sequence[s
 
 def analyze(run_dir: str | Path, *, kinds: Sequence[str] | None = None, n_boot: int = 2000, seed: int = 0,
             n_perm: int = 10000, alpha: float = 0.05, ci: float = 0.95, split: str = "test",
-            model: str | None = None, adjust: bool = True) -> Analysis:
+            model: str | None = None, adjust: bool = True, min_coverage: float = MIN_COVERAGE) -> Analysis:
     """Compute every statistic of a run directory (see docs/analysis.md).
 
-    `adjust`: adjust the set-level slopes for log pretraining size and
-    same-script-as-English (covariates.csv) - the primary analysis does by default.
+    `adjust`: adjust the set-level slopes for log pretraining size, tokenizer
+    fertility and same-script-as-English (covariates.csv, fertility.csv) - the
+    primary analysis does by default. `min_coverage`: distances resting on a
+    smaller share of their kind's features are excluded (0 keeps all).
     """
+    if not (isinstance(min_coverage, (int, float)) and 0 <= min_coverage <= 1):
+        raise ConfigError(f"min_coverage={min_coverage!r}: must be a number in [0, 1]")
     run_dir = Path(run_dir)
     option_notes = validate_options(n_boot=n_boot, n_perm=n_perm, seed=seed, alpha=alpha, ci=ci)
     if not run_dir.is_dir():
@@ -1188,7 +1241,7 @@ def analyze(run_dir: str | Path, *, kinds: Sequence[str] | None = None, n_boot: 
     ev = load_eval_frame(run_dir, split=split, model=model)
     scores = score_table(ev, notes)
     notes += ensure_run_tables(run_dir, sorted(scores["language"].unique()))
-    distances = load_distances(run_dir, notes)
+    distances = load_distances(run_dir, notes, min_coverage=min_coverage)
     covariates = load_covariates(run_dir)
     available = _kind_order(distances["kind"].unique())
     if kinds:
@@ -1217,7 +1270,7 @@ def analyze(run_dir: str | Path, *, kinds: Sequence[str] | None = None, n_boot: 
                         set_tests=set_tests, power=power)
     settings = {"n_boot": n_boot, "n_perm": n_perm, "seed": seed, "alpha": alpha, "ci": ci, "split": split,
                 "model": model or (ev["model"].iloc[0] if len(ev) else ""), "kinds": list(kinds),
-                "adjust": adjust}
+                "adjust": adjust, "min_coverage": min_coverage}
     return Analysis(run_dir=run_dir, scores=scores, robustness=rob, comparisons=comp, mixed=mixed,
                     tables=tables, summary=summary, draws=draws, points=points, bands=bands,
                     distances=distances, covariates=covariates, kinds=list(kinds), notes=notes,
