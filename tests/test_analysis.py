@@ -304,8 +304,14 @@ def test_constant_or_missing_covariate_is_dropped_and_said(tmp_path: Path) -> No
     assert "log(pretrain_gib) dropped: constant across languages" in a.mixed.warnings.iloc[0]
     run2 = make_run(tmp_path / "nan", seeds=(0,), n_draws=2, pretrain=[float("nan")] * 12)
     a2 = an.analyze(run2, n_boot=20, kinds=["syntactic"])
-    assert "missing for some languages" in a2.mixed.warnings.iloc[0]
+    assert "missing for every language" in a2.mixed.warnings.iloc[0]
     assert (a2.mixed.status == "ok").all()
+    # Missing for some languages: those languages leave the model, the term stays, with a count.
+    run3 = make_run(tmp_path / "some", seeds=(0,), n_draws=2, pretrain=[float("nan"), 0.0] + [3.0 + i for i in range(10)])
+    a3 = an.analyze(run3, n_boot=20, kinds=["syntactic"])
+    assert "log_pretrain_gib" in set(a3.mixed.term)
+    assert "2 language(s) without a positive pretraining size (deu, fra) left out" in a3.mixed.warnings.iloc[0]
+    assert (a3.mixed.n_languages == 10).all()
 
 
 def test_mixed_model_failure_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -729,10 +729,11 @@ def _mixed_data(scores: pd.DataFrame, distances: pd.DataFrame, covariates: pd.Da
             .groupby(["condition", "task", "language"], as_index=False)["score"].mean())
     dk = distances[distances["kind"] == kind][["language", "distance"]]
     data = cell.merge(dk, on="language", how="inner").dropna(subset=["distance", "score"])
-    if "pretrain_gib" in covariates.columns:
-        data = data.merge(covariates[["language", "pretrain_gib"]], on="language", how="left")
-    else:
-        data["pretrain_gib"] = np.nan
+    for col in ("pretrain_gib", "same_script"):
+        if col in covariates.columns:
+            data = data.merge(covariates[["language", col]], on="language", how="left")
+        else:
+            data[col] = np.nan
     return data
 
 
@@ -770,24 +771,55 @@ def _mixed_one(data: pd.DataFrame, kind: str, ci: float) -> list[dict[str, Any]]
         return fail("one condition only; the distance x strategy interaction needs two")
     ref = _reference(conds)
     notes = []
-    terms = f"distance * C(condition, Treatment(reference={ref!r}))"
+    cond_term = f"C(condition, Treatment(reference={ref!r}))"
+    terms = f"distance * {cond_term}"
+    if n_task > 1:
+        # Task-specific distance slopes (fixed: tasks are few, 2-9): the strategy contrast is then
+        # not one slope forced across tasks that differ in how steeply they fall.
+        terms += " + distance:C(task)"
+    for col in ("pretrain_gib", "same_script"):
+        if col not in data.columns:
+            data = data.assign(**{col: np.nan})
     gib = pd.to_numeric(data.groupby("language")["pretrain_gib"].first(), errors="coerce")
-    usable = gib.notna().all() and (gib > 0).all() and gib.nunique() > 1
-    if usable:
+    known = gib[(gib > 0) & gib.notna()]
+    if known.size >= MIN_LANGUAGES and known.nunique() > 1:
+        lacking = sorted(set(gib.index) - set(known.index))
+        if lacking:
+            # Drop the languages, never the term (a Yoruba without a CC-100 size would otherwise
+            # remove pretraining size from every UD POS model).
+            notes.append(f"{len(lacking)} language(s) without a positive pretraining size "
+                         f"({', '.join(lacking)}) left out of this model")
+            data = data[data["language"].isin(known.index)]
+            n_lang = data["language"].nunique()
+            info.update(n_obs=len(data), n_languages=n_lang)
         data = data.assign(log_pretrain_gib=np.log(data["pretrain_gib"].astype(float)))
-        terms += " + log_pretrain_gib"
+        # Pretraining size x strategy: diversity that helps low-resource languages must not pass
+        # for robustness to distance (issue 18).
+        terms += f" + log_pretrain_gib * {cond_term}"
     else:
-        why = ("missing for some languages" if gib.isna().any() else
-               "not positive for some languages" if (gib <= 0).any() else "constant across languages")
+        why = ("missing for every language" if known.empty else
+               f"known for only {known.size} language(s)" if known.size < MIN_LANGUAGES
+               else "constant across languages")
         notes.append(f"log(pretrain_gib) dropped: {why}")
+    script = data.groupby("language")["same_script"].first().map(
+        lambda v: {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0}.get(v, np.nan))
+    if script.notna().all() and script.nunique() > 1:
+        data = data.assign(same_script=data["language"].map(script))
+        terms += " + same_script"
     vc = {"language": "0 + C(language)"}
     if n_task > 1:
         vc["task"] = "0 + C(task)"
+        # Language x task: a language's advantage differs by task; without this variance component
+        # the strategy contrast's SE is about twice the true spread (issue 18).
+        data = data.assign(language_task=data["language"] + ":" + data["task"])
+        vc["language_task"] = "0 + C(language_task)"
     else:
         notes.append("task intercept dropped: one task")
     formula = f"score ~ {terms}"
     described = (f"{formula}; random intercepts: " + ", ".join(f"{k} ({v})" for k, v in vc.items())
-                 + "; one group (crossed variance components), REML")
+                 + "; one group (crossed variance components), REML. Assumes: normal random effects and "
+                 "residuals, a linear distance effect per task, one observation per condition x task x "
+                 "language (seeds and draws averaged, so sets are not its units - the set-level tests are)")
     data = data.assign(_group=1)
 
     result, caught, errors = None, [], []
