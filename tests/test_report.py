@@ -6,6 +6,7 @@ import base64
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,7 +37,8 @@ def test_report_is_self_contained_html_with_images_and_tables(planted_report: tu
     assert all(base64.b64decode(img).startswith(PNG_MAGIC) for img in images)
     assert page.count("<table>") >= 8
     assert 'src="http' not in page and "<script" not in page  # nothing fetched from elsewhere
-    for heading in ("Summary", "XTREME-style tables", "Robustness to distance", "Strategy comparisons",
+    for heading in ("Summary", "XTREME-style tables", "Robustness to distance", "Primary: set-level tests",
+                    "Secondary: strategy comparisons (this set vs the mean of these draws)",
                     "Mixed-effects model", "Figures", "Resolved config", "Environment"):
         assert f"<h2>{heading}</h2>" in page
     assert "name: synthetic" in page  # the config
@@ -116,3 +118,21 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     run = make_run(tmp_path / "run", n_draws=2, seeds=(0,))
     assert main(["analyze", str(run), "--kinds", "lexical"]) == 2
     assert "no distance kind(s) lexical" in capsys.readouterr().err
+
+
+def test_plot_bands_are_clipped_to_the_metric_range() -> None:
+    from stopover.plots import clip_band
+
+    lo, hi = clip_band(np.array([-5.0, 20.0]), np.array([60.0, 140.0]), "score")
+    assert lo.tolist() == [0.0, 20.0] and hi.tolist() == [60.0, 100.0]
+    lo, hi = clip_band(np.array([-150.0]), np.array([30.0]), "gap")
+    assert lo.tolist() == [-100.0] and hi.tolist() == [30.0]
+
+
+def test_report_writes_set_level_tables(planted_report: tuple[Path, str]) -> None:
+    run, page = planted_report
+    tests = pd.read_csv(run / "analysis" / "set_tests.csv")
+    assert set(tests["test"]) >= {"draw-rank", "dose-response"}
+    power = pd.read_csv(run / "analysis" / "power.csv")
+    assert {"floor", "floor_adjusted", "reachable", "mde"} <= set(power.columns)
+    assert "2.5-97.5% quantiles" in page and "[range]" not in page
