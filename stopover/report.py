@@ -191,7 +191,7 @@ def _robustness_view(rob: pd.DataFrame, ci_pct: int) -> pd.DataFrame:
                                       zip(rob["pearson_r"], rob["pearson_r_lo"], rob["pearson_r_hi"])],
         f"Spearman rho [{ci_pct}% CI]": [_interval(*v) for v in
                                          zip(rob["spearman_rho"], rob["spearman_rho_lo"], rob["spearman_rho_hi"])],
-        "single draws: mean slope [2.5-97.5% quantiles]": [
+        f"single draws: mean slope [{(100 - ci_pct) / 2:g}-{100 - (100 - ci_pct) / 2:g}% quantiles]": [
             _interval(m, lo, hi, 1) if np.isfinite(m) else ""
             for m, lo, hi in zip(rob["draw_slope_mean"].astype(float), rob["draw_slope_lo"].astype(float),
                                  rob["draw_slope_hi"].astype(float))],
