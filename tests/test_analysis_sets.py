@@ -157,3 +157,33 @@ def test_cli_rejects_bad_analysis_options_in_one_line(tmp_path: Path, argv: list
 def test_small_n_perm_warns_about_its_floor() -> None:
     notes = an.validate_options(n_perm=10, alpha=0.05)
     assert any("n_perm=10" in n and "1/(n_perm+1)" in n for n in notes)
+
+
+def test_lab_run_without_tables_gets_them_from_the_one_writer(tmp_path: Path) -> None:
+    # Issue 16.5: a lab run made with `stopover run` has no typology tables; analysis asks
+    # stopover.typology.write_run_tables, which reads the lab's own facts for lab-* codes.
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_analysis import make_run
+
+    langs = ["lab-jpn", "lab-tur", "lab-hin", "lab-deu", "lab-spa", "lab-rus"]
+    run = make_run(tmp_path / "lab", langs=langs, seeds=(0,), n_draws=2, tasks=("lab-pos",))
+    (run / "typology.csv").unlink()
+    (run / "covariates.csv").unlink()
+    res = an.analyze(run, n_boot=20, n_perm=100)
+    assert (run / "typology.csv").exists() and (run / "covariates.csv").exists()
+    assert set(res.distances["language"]) >= set(langs)
+    assert any("computed typology.csv and covariates.csv" in n for n in res.notes)
+    assert res.robustness["estimable"].any()
+
+
+@pytest.mark.slow
+def test_null_false_positive_rate_with_many_replicates() -> None:
+    # 20000 replicates: the rate's standard error is about 0.15 points, so 5.6% is a tight bound.
+    rng = np.random.default_rng(7)
+    n = 20000
+    slopes = -30 + 10 * rng.normal(size=(n, N_DRAWS + 1))
+    b, _ = set_slopes(_scores(rng, slopes), _design())
+    assert np.mean(rank_p(b[:, 0], b[:, 1:]) < 0.05) <= 0.056
+    assert np.mean(dose_response(b, rng.normal(size=(n, N_DRAWS + 1)))["p"] < 0.05) <= 0.056
