@@ -323,7 +323,9 @@ def test_mixed_model_failure_is_reported_not_raised(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(smf, "mixedlm", broken)
     data = pd.DataFrame({"condition": ["none", "random-k"] * 6, "task": "xnli", "language": LANGS,
                          "score": np.arange(12.0), "distance": np.linspace(0.1, 0.8, 12), "pretrain_gib": 1.0})
-    rows = an._mixed_one(data, "syntactic", 0.95)
+    from stopover.analysis.mixed import _mixed_one
+
+    rows = _mixed_one(data, "syntactic", 0.95)
     assert len(rows) == 1 and rows[0]["status"].startswith("not estimable: lbfgs: LinAlgError: Singular matrix")
 
 

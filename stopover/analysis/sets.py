@@ -36,21 +36,13 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from stopover.analysis.frame import ENGLISH, is_diversity, is_random
 from stopover.errors import DataError
 
 SET_DIVERSITY_FILE = "set_diversity.csv"
 TASK_DIVERSITY_FILE = "task_diversity.csv"
-ENGLISH = "eng"
 MIN_SETS = 3
 ADJUSTERS = ("log_pretrain_gib", "fertility", "same_script")  # in design-column order
-
-
-def _is_random(strategy: str) -> bool:
-    return strategy.startswith("random")
-
-
-def _is_diversity(strategy: str) -> bool:
-    return strategy.startswith("diversity")
 
 
 # --------------------------------------------------------------------------- vectorised core
@@ -293,8 +285,8 @@ def set_inference(scores: pd.DataFrame, distances: pd.DataFrame, covariates: pd.
             if u is None:
                 continue
             div = np.array([set_diversity.get(s, math.nan) for s in u.sets])
-            is_rand = np.array([any(_is_random(st) for st in sts) for sts in u.strategies])
-            is_div = np.array([any(_is_diversity(st) for st in sts) for sts in u.strategies])
+            is_rand = np.array([any(is_random(st) for st in sts) for sts in u.strategies])
+            is_div = np.array([any(is_diversity(st) for st in sts) for sts in u.strategies])
             for i, name in enumerate(u.sets):
                 unit_rows.append(dict(set=name, strategies="+".join(u.strategies[i]), task=task, kind=kind,
                                       slope=u.slope[i], se=u.se[i], diversity=div[i], n_seeds=int(u.n_seeds[i]),
