@@ -131,7 +131,7 @@ def test_analyze_reports_set_level_tests_and_names_the_tie(tmp_path: Path) -> No
     # The tied draw is not a draw: the random strategy's other distinct sets are.
     distinct_random = res.set_units.query("strategies == 'random-k'")["set"].nunique()
     assert rank["n_draws"] == distinct_random
-    assert "Primary (set-level" in res.summary
+    assert "Primary (set-level" in res.summary and "one mixed model with languages nested in sets" in res.summary
 
 
 @pytest.mark.parametrize("option, value", [("alpha", 2.0), ("alpha", 0.0), ("alpha", -1.0), ("alpha", float("nan")),
@@ -187,3 +187,15 @@ def test_null_false_positive_rate_with_many_replicates() -> None:
     b, _ = set_slopes(_scores(rng, slopes), _design())
     assert np.mean(rank_p(b[:, 0], b[:, 1:]) < 0.05) <= 0.056
     assert np.mean(dose_response(b, rng.normal(size=(n, N_DRAWS + 1)))["p"] < 0.05) <= 0.056
+
+
+def test_nested_mixed_model_matches_the_two_stage_dose_response(tmp_path: Path) -> None:
+    run = _set_run(tmp_path / "run", gamma=6.0, seed=2)
+    tests = an.analyze(run, n_boot=20, n_perm=100, adjust=False).set_tests.set_index("test")
+    two_stage, mixed = tests.loc["dose-response"], tests.loc["dose-response (mixed model)"]
+    assert "languages nested in sets" in mixed["note"]
+    # Same languages in every set, no adjusters: the GLS estimate of the cross-level term is the
+    # two-stage one (up to the optimiser).
+    assert mixed["estimate"] == pytest.approx(two_stage["estimate"], rel=0.01)
+    assert mixed["ci_lo"] <= 6.0 <= mixed["ci_hi"]
+    assert np.isnan(mixed["p_holm"])  # outside the Holm family and the verdict

@@ -46,6 +46,13 @@ def _primary_paragraphs(set_tests: pd.DataFrame, kind: str, alpha: float, pct: s
         adj = ("slopes adjusted for " + r["adjusted_for"].replace(",", " and ").replace("log_pretrain_gib",
                "log pretraining size").replace("same_script", "same script as English").replace("fertility", "tokenizer fertility")
                if r["adjusted_for"] not in ("", "none") else "slopes not adjusted")
+        if r["test"] == "dose-response (mixed model)":
+            if pd.notna(r["estimate"]):
+                out.append(f"The same dose-response as one mixed model with languages nested in sets (random "
+                           f"intercept and distance slope per set): {_signed(r['estimate'])} ({pct} CI "
+                           f"[{_signed(r['ci_lo'])}, {_signed(r['ci_hi'])}], Wald) - the same question, shown "
+                           "beside the test above, not as further evidence.")
+            continue
         if r["test"] == "dose-response":
             if not np.isfinite(r["p"]):
                 out.append(f"Dose-response on {r['task']} ({kind}): {r['note']}.")
