@@ -199,3 +199,16 @@ def test_nested_mixed_model_matches_the_two_stage_dose_response(tmp_path: Path) 
     assert mixed["estimate"] == pytest.approx(two_stage["estimate"], rel=0.01)
     assert mixed["ci_lo"] <= 6.0 <= mixed["ci_hi"]
     assert np.isnan(mixed["p_holm"])  # outside the Holm family and the verdict
+
+
+def test_fertility_table_enters_the_adjusted_set_slopes(tmp_path: Path) -> None:
+    from stopover.covariates import write_fertility_table
+
+    run = _set_run(tmp_path / "run", gamma=6.0, seed=1)
+    langs = ["deu", "fra", "spa", "rus", "zho", "jpn", "ara", "hin", "tur"]  # fin has none: dropped, counted
+    write_fertility_table(run, [{"language": lang, "tokenizer": "tiny", "fertility": 1.2 + 0.1 * (i % 4),
+                                 "n_words": 100} for i, lang in enumerate(langs)])
+    res = an.analyze(run, n_boot=20, n_perm=100)
+    dose = res.set_tests[res.set_tests["test"] == "dose-response"].iloc[0]
+    assert "fertility" in dose["adjusted_for"] and dose["n_languages"] == 9
+    assert any("1 language(s) lack a covariate (fin)" in n for n in res.notes)
