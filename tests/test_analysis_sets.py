@@ -212,3 +212,21 @@ def test_fertility_table_enters_the_adjusted_set_slopes(tmp_path: Path) -> None:
     dose = res.set_tests[res.set_tests["test"] == "dose-response"].iloc[0]
     assert "fertility" in dose["adjusted_for"] and dose["n_languages"] == 9
     assert any("1 language(s) lack a covariate (fin)" in n for n in res.notes)
+
+
+def test_low_coverage_distances_are_excluded_and_counted(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_analysis import make_run
+
+    run = make_run(tmp_path / "cov", seeds=(0,), n_draws=2)
+    typ = pd.read_csv(run / "typology.csv")
+    typ["coverage"] = np.where(typ["language"].isin(["deu", "fin"]) & (typ["kind"] == "syntactic"), 0.08, 0.9)
+    typ.to_csv(run / "typology.csv", index=False)
+    res = an.analyze(run, n_boot=20, n_perm=100, kinds=["syntactic"])
+    assert any("2 syntactic distance(s) rest on under 25% of the features (deu, fin): excluded, which removes "
+               "2 language(s)" in n for n in res.notes)
+    assert not {"deu", "fin"} & set(res.points["language"])
+    kept = an.analyze(run, n_boot=20, n_perm=100, kinds=["syntactic"], min_coverage=0.0)
+    assert {"deu", "fin"} <= set(kept.points["language"])
