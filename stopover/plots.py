@@ -44,6 +44,16 @@ def _colours(conditions: list[str]) -> dict[str, tuple]:
     return {c: cmap(i % cmap.N) for i, c in enumerate(conditions)}
 
 
+# Every metric is on a 0-100 scale (docs/results.md); a gap (English minus language) lies in -100..100.
+METRIC_RANGE = {"score": (0.0, 100.0), "gap": (-100.0, 100.0)}
+
+
+def clip_band(lo: np.ndarray, hi: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
+    """A confidence band cut to the values the measure can take (a band past 100 is no information)."""
+    low, high = METRIC_RANGE.get(measure, (-np.inf, np.inf))
+    return np.clip(np.asarray(lo, dtype=float), low, high), np.clip(np.asarray(hi, dtype=float), low, high)
+
+
 def score_vs_distance(analysis: "Analysis", kind: str, measure: str = "score") -> bytes | None:
     """Per-language mean score against distance, one panel per task, with OLS fit and CI band."""
     pts = analysis.points
@@ -72,8 +82,20 @@ def score_vs_distance(analysis: "Analysis", kind: str, measure: str = "score") -
             if not bands.empty:
                 b = bands[(bands["task"] == task) & (bands["condition"] == cond)].sort_values("x")
                 if not b.empty:
+                    lo, hi = clip_band(b["lo"], b["hi"], measure)
                     ax.plot(b["x"], b["fit"], color=colours[cond], lw=1.5)
-                    ax.fill_between(b["x"], b["lo"], b["hi"], color=colours[cond], alpha=0.15, lw=0)
+                    # A faint fill plus dashed edges in the condition's colour: where bands overlap,
+                    # each one's edges stay visible instead of merging into one grey area.
+                    ax.fill_between(b["x"], lo, hi, color=colours[cond], alpha=0.08, lw=0)
+                    for edge in (lo, hi):
+                        ax.plot(b["x"], edge, color=colours[cond], lw=0.7, ls="--", alpha=0.8)
+        task_pts = pts[pts["task"] == task]["value"].to_numpy(dtype=float)
+        low, high = METRIC_RANGE.get(measure, (-np.inf, np.inf))
+        if task_pts.size and np.isfinite(task_pts).any():
+            # The axis follows the data (with the bands' clipped reach), never beyond the metric's range.
+            span = max(5.0, float(np.nanmax(task_pts) - np.nanmin(task_pts)))
+            ax.set_ylim(max(low - 2, float(np.nanmin(task_pts)) - 0.6 * span),
+                        min(high + 2, float(np.nanmax(task_pts)) + 0.6 * span))
         ax.set_title(task)
         ax.set_xlabel(f"{kind} distance from English")
         ax.set_ylabel(measure)

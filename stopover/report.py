@@ -191,7 +191,7 @@ def _robustness_view(rob: pd.DataFrame, ci_pct: int) -> pd.DataFrame:
                                       zip(rob["pearson_r"], rob["pearson_r_lo"], rob["pearson_r_hi"])],
         f"Spearman rho [{ci_pct}% CI]": [_interval(*v) for v in
                                          zip(rob["spearman_rho"], rob["spearman_rho_lo"], rob["spearman_rho_hi"])],
-        "single draws: mean slope [range]": [
+        f"single draws: mean slope [{(100 - ci_pct) / 2:g}-{100 - (100 - ci_pct) / 2:g}% quantiles]": [
             _interval(m, lo, hi, 1) if np.isfinite(m) else ""
             for m, lo, hi in zip(rob["draw_slope_mean"].astype(float), rob["draw_slope_lo"].astype(float),
                                  rob["draw_slope_hi"].astype(float))],
@@ -212,6 +212,38 @@ def _comparison_view(comp: pd.DataFrame, ci_pct: int) -> pd.DataFrame:
         "B draws steeper": comp["share_draws_steeper"].map(lambda v: "" if pd.isna(v) else f"{v:.0%}"),
         "p (draw rank)": comp["p_draws"].map(_fmt_p), "p draws Holm": comp["p_draws_holm"].map(_fmt_p),
         "note": comp["note"].fillna(""),
+    })
+
+
+def _set_tests_view(tests: pd.DataFrame, ci_pct: int) -> pd.DataFrame:
+    if tests.empty:
+        return tests
+    def interval(r: pd.Series) -> str:
+        if r["test"] == "draw-rank":
+            return (f"{_fmt(r['estimate'], 1)} (draws' {ci_pct}% quantiles {_fmt(r['ci_lo'], 1)} to "
+                    f"{_fmt(r['ci_hi'], 1)})") if pd.notna(r["estimate"]) else ""
+        return _interval(r["estimate"], r["ci_lo"], r["ci_hi"], 2)
+    return pd.DataFrame({
+        "test": tests["test"], "task": tests["task"], "kind": tests["kind"], "set": tests["set"],
+        "sets": tests["n_sets"], "draws": tests["n_draws"], "languages": tests["n_languages"],
+        f"estimate [{ci_pct}% CI]": tests.apply(interval, axis=1),
+        "p": tests["p"].map(_fmt_p), "p Holm": tests["p_holm"].map(_fmt_p),
+        "floor": tests["floor"].map(lambda v: "" if pd.isna(v) or v == 0 else f"{v:.3g}"),
+        "adjusted for": tests["adjusted_for"].fillna(""), "ties": tests["ties"].fillna(""),
+        "note": tests["note"].fillna(""),
+    })
+
+
+def _power_view(power: pd.DataFrame) -> pd.DataFrame:
+    if power.empty:
+        return power
+    return pd.DataFrame({
+        "test": power["test"], "unit": power["unit"], "Holm family": power["family"],
+        "floor": power["floor"].map(lambda v: "none" if v == 0 else f"{v:.3g}"),
+        "floor after Holm": power["floor_adjusted"].map(lambda v: "none" if v == 0 else f"{v:.3g}"),
+        "can reach alpha": power["reachable"].map(lambda v: "yes" if v else "no"),
+        "MDE at 80% power": power["mde"].map(lambda v: "" if pd.isna(v) else ("never" if np.isinf(v) else f"{v:.1f}")),
+        "effect": power["effect"], "fix": power["fix"],
     })
 
 
@@ -282,7 +314,23 @@ def render_html(analysis: Analysis, figures: dict[str, bytes], config_text: str 
         parts.append(f"<details><summary>Other distance kinds</summary>"
                      f"{_html_table(_robustness_view(others, ci_pct))}</details>")
 
-    parts.append("<h2>Strategy comparisons</h2><p class='note'>Difference in slope of score on distance "
+    parts.append("<h2>Primary: set-level tests</h2><p class='note'>Unit: the intermediate set. Each set's "
+                 "distance slope (OLS of the seed-mean score on distance, adjusted as shown); draw-rank: the "
+                 "diversity set's slope ranked among the distinct random sets (two-sided, floor 2/(draws+1); "
+                 "a random draw that is the diversity set is named under ties and not counted); dose-response: "
+                 "OLS of set slope on set diversity over all sets (change in slope per unit diversity; t-test "
+                 "with sets - 2 df). Holm within each test across tasks (and diversity sets).</p>")
+    parts.append(_html_table(_set_tests_view(a.set_tests, ci_pct)) if not a.set_tests.empty
+                 else "<p><em>(no set-level test could be computed)</em></p>")
+    if not a.power.empty:
+        parts.append("<h3>Floors and power</h3><p class='note'>Smallest attainable p-value of each test as "
+                     "this run was designed, and the minimum detectable effect at 80% power under the default "
+                     "noise levels (stopover.analysis.power.Noise: language SD 3 points, set SD 5 points per "
+                     "unit distance, diversity SD 1).</p>")
+        parts.append(_html_table(_power_view(a.power)))
+
+    parts.append("<h2>Secondary: strategy comparisons (this set vs the mean of these draws)</h2>"
+                 "<p class='note'>Difference in slope of score on distance "
                  "(A minus B; positive: A falls less steeply). Paired bootstrap over languages (and shared "
                  "seeds); two-sided sign-flip permutation p-value; Holm correction across tasks and distance "
                  "kinds within each pair; for random B, the share of its single draws with a steeper slope "
@@ -331,7 +379,8 @@ def write_report(run_dir: str | Path, analysis: Analysis | None = None) -> Path:
     run_dir = Path(run_dir)
     analysis = analysis if analysis is not None else analyze(run_dir)
     frames = {"scores": analysis.scores, "robustness": analysis.robustness, "draws": analysis.draws,
-              "comparisons": analysis.comparisons, "mixed": analysis.mixed}
+              "comparisons": analysis.comparisons, "mixed": analysis.mixed, "set_units": analysis.set_units,
+              "set_tests": analysis.set_tests, "power": analysis.power}
     for name, df in frames.items():
         atomic_write_text(run_dir / ANALYSIS_DIR / f"{name}.csv", df.to_csv(index=False))
     atomic_write_text(run_dir / ANALYSIS_DIR / "summary.txt", analysis.summary + "\n")

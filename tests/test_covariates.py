@@ -62,3 +62,31 @@ def test_same_script_is_relative_to_the_source() -> None:
     assert list(frame.index) == ["ukr", "bul", "deu"]  # resolved, duplicates dropped
     assert frame.loc["ukr", "same_script"] and frame.loc["bul", "same_script"]
     assert not frame.loc["deu", "same_script"]
+
+
+def test_fertility_counts_subwords_per_whitespace_word() -> None:
+    from stopover.covariates import fertility
+
+    class Pieces:  # a stand-in tokenizer: each word splits into pieces of at most 3 characters
+        def tokenize(self, text: str) -> list[str]:
+            return [w[i:i + 3] for w in text.split() for i in range(0, len(w), 3)]
+
+    assert fertility(Pieces(), ["ab abcdef", "abcd", ""]) == pytest.approx((1 + 2 + 2) / 3)
+    assert fertility(lambda text: text.split(), ["a b c"]) == 1.0
+    assert math.isnan(fertility(Pieces(), ["", "  "]))
+
+
+def test_fertility_table_round_trips_and_rejects_bad_values(tmp_path) -> None:
+    from stopover.covariates import read_fertility_table, write_fertility_table
+    from stopover.errors import DataError
+
+    path = write_fertility_table(tmp_path, [
+        {"language": "sw", "tokenizer": "xlmr", "fertility": 1.8, "n_words": 900},
+        {"language": "lab-jpn", "tokenizer": "xlmr", "fertility": 2.4, "n_words": 800}])
+    table = read_fertility_table(path)
+    assert list(table["language"]) == ["swa", "lab-jpn"] and list(table["fertility"]) == [1.8, 2.4]
+    with pytest.raises(DataError, match="n_words"):
+        write_fertility_table(tmp_path, [{"language": "deu", "tokenizer": "x", "fertility": 1.0}])
+    path.write_text("language,tokenizer,fertility,n_words\ndeu,x,0,10\n")
+    with pytest.raises(DataError, match="positive number.*deu"):
+        read_fertility_table(path)

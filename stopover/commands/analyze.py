@@ -25,14 +25,21 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ci", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
     parser.add_argument("--split", default="test", help="evaluation split to analyse (default test)")
     parser.add_argument("--model", default=None, help="model to analyse when results hold several")
+    parser.add_argument("--min-coverage", type=float, default=0.25,
+                        help="leave out distances resting on a smaller share of their features (default 0.25)")
+    parser.add_argument("--no-adjust", action="store_true",
+                        help="do not adjust set slopes for pretraining size, fertility and script")
 
 
 def analysis_from_args(args: argparse.Namespace):  # -> stopover.analysis.Analysis
-    from stopover.analysis import analyze
+    from stopover.analysis import analyze, validate_options
 
+    # Checked before the run directory is read, so a bad option fails at once, naming itself.
+    validate_options(n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed, alpha=args.alpha, ci=args.ci)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
     return analyze(args.run_dir, kinds=kinds, n_boot=args.n_boot, seed=args.seed, n_perm=args.n_perm,
-                   alpha=args.alpha, ci=args.ci, split=args.split, model=args.model)
+                   alpha=args.alpha, ci=args.ci, split=args.split, model=args.model,
+                   adjust=not args.no_adjust, min_coverage=args.min_coverage)
 
 
 def _num(value: object, digits: int = 1) -> str:

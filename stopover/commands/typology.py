@@ -97,8 +97,12 @@ def run(args: argparse.Namespace) -> int:
         table.add_column("name")
         for kind in kind_order:
             table.add_column(kind, justify="right")
+        low = long[long["coverage"] < typology.MIN_COVERAGE]
+        flagged = set(zip(low["language"], low["kind"]))
         for code, row in wide.iterrows():
-            cells = ["—" if row[k] != row[k] else f"{row[k]:.4f}" for k in kind_order]
+            # A star marks a distance resting on under MIN_COVERAGE of its features: analysis leaves it out.
+            cells = ["—" if row[k] != row[k] else f"{row[k]:.4f}{'*' if (code, k) in flagged else ''}"
+                     for k in kind_order]
             table.add_row(code, names[code], *cells)
         console = Console()
         if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
@@ -107,5 +111,9 @@ def run(args: argparse.Namespace) -> int:
         if len(missing):
             console.print(f"— = missing ({len(missing)}): " + "; ".join(missing["note"].head(5))
                           + (" ..." if len(missing) > 5 else ""))
+        shown = low[low["distance"].notna()]
+        if len(shown):
+            console.print(f"* = computed from under {typology.MIN_COVERAGE:.0%} of the kind's features "
+                          f"({len(shown)}; coverage column of {csv_path.name}): the analysis excludes these")
         console.print(f"wrote {csv_path} and {png_path}")
     return 0
