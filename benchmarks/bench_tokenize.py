@@ -83,8 +83,8 @@ def bench_format(pipe_factory: Callable[[], Any], task_name: str, examples: list
 
 def run(quick: bool = False) -> list[Figure]:
     from stopover.config import RunConfig, from_dict
-    from stopover.models import load_tokenizer
     from stopover.formats.cache import tokenizer_digest as _tokenizer_digest
+    from stopover.models import load_tokenizer
 
     C.quiet_transformers()
     n_pairs, n_qa = (2000, 1000) if quick else (8000, 4000)

@@ -81,7 +81,7 @@ def load_classifier(path: str):
 
 
 def run_stopover(path: str, feats: list[dict], tokenizer: Any, steps: int, **switches: Any) -> C.StepClock:
-    """stopover's loop; `switches` override TrainConfig fields (the ablations)."""
+    """Stopover's loop; `switches` override TrainConfig fields (the ablations)."""
     from stopover.config import TrainConfig
     from stopover.formats.classification import FORMAT
     from stopover.train import train
@@ -97,8 +97,9 @@ def run_stopover(path: str, feats: list[dict], tokenizer: Any, steps: int, **swi
 
 
 def run_bare(path: str, feats: list[dict], tokenizer: Any, steps: int, precision: str) -> C.StepClock:
-    """forward + backward + step over stopover's own batches (same order, same padding), pre-collated,
-    with stopover's optimizer (fused AdamW): what is left of stopover's loop without the loop."""
+    """Forward + backward + step over stopover's own batches (same order, same padding), pre-collated,
+    with stopover's optimizer (fused AdamW): what is left of stopover's loop without the loop.
+    """
     import torch
 
     from stopover.config import TrainConfig

@@ -42,6 +42,7 @@ def encode(texts: list[str], model: Any, tokenizer: Any, *, layer: int = -1, bat
         float32 array of shape (len(texts), hidden), row i the embedding of texts[i].
         Pooling runs in float32 even when the model runs under bf16 autocast,
         so a summed mean over long sentences does not lose digits.
+
     """
     import numpy as np
     import torch

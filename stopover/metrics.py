@@ -362,7 +362,8 @@ def mlqa_language(language: str) -> str:
 
 def mlqa_normalize(text: str, language: str) -> str:
     """mlqa_evaluation_v1.normalize_answer: lower, drop Unicode punctuation, drop the
-    language's articles, then re-tokenise (whitespace, or mixed segmentation for zh)."""
+    language's articles, then re-tokenise (whitespace, or mixed segmentation for zh).
+    """
     lang = mlqa_language(language)
     punct = _mlqa_punct()
     text = text.lower()

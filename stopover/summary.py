@@ -29,7 +29,7 @@ def _strategy_key(strategy: str) -> tuple[int, str]:
 
 
 def syntactic_distances(run_dir: Path) -> dict[str, float]:
-    """language -> syntactic distance from English, from the run's typology.csv (empty if absent)."""
+    """Language -> syntactic distance from English, from the run's typology.csv (empty if absent)."""
     path = run_dir / "typology.csv"
     if not path.is_file():
         return {}

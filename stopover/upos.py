@@ -82,7 +82,8 @@ class UposTagger(Protocol):
 
 def read_conllu(path: str | Path) -> Iterator[tuple[list[str], list[str]]]:
     """Yield (forms, upos) per sentence of a CoNLL-U file (plain or .gz), via stopover.conllu
-    (comments, multi-word token ranges and empty nodes skipped)."""
+    (comments, multi-word token ranges and empty nodes skipped).
+    """
     from stopover.conllu import read_conllu as read_sentences
 
     for sentence in read_sentences(path):

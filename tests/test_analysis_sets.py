@@ -112,9 +112,9 @@ def _set_run(root: Path, *, gamma: float, n_draws: int = 12, seed: int = 0) -> P
     append_results(root, rows)
     pd.DataFrame([(lang, "syntactic", d, "urielplus") for lang, d in dist.items()],
                  columns=["language", "kind", "distance", "backend"]).to_csv(root / "typology.csv", index=False)
+    pretrain = np.exp(np.linspace(4, 0, len(langs)) + rng.normal(0, 1, len(langs)))
     pd.DataFrame({"language": langs, "name": langs, "family": "x", "script": "Latn", "same_script": True,
-                  "pretrain_gib": np.exp(np.linspace(4, 0, len(langs)) + rng.normal(0, 1, len(langs)))}).to_csv(root / "covariates.csv",
-                                                                                 index=False)
+                  "pretrain_gib": pretrain}).to_csv(root / "covariates.csv", index=False)
     write_task_diversity(root, task_div)
     return root
 

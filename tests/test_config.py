@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stopover.config import (RunConfig, TrainConfig, from_dict, load_config, parse_overrides, stable_hash,
-                             to_plain)
+from stopover.config import RunConfig, TrainConfig, from_dict, load_config, parse_overrides, stable_hash, to_plain
 from stopover.errors import ConfigError
 
 

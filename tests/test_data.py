@@ -9,7 +9,6 @@ import pytest
 
 from stopover.data import load_examples, read_table
 from stopover.errors import DataError
-from stopover.tasks import get_task
 
 ROWS = [{"premise": "a dog runs", "hypothesis": "an animal moves", "label": "entailment"},
         {"premise": "a cat sleeps", "hypothesis": "a cat runs", "label": "contradiction"}]

@@ -25,8 +25,15 @@ import numpy as np
 import pytest
 
 from stopover import embedded
-from stopover.embedded import (EMBEDDED_SHA256, EmbeddedModelError, cache_problem, dequantize_q4_0,
-                               hub_equivalent, locate_model_file, materialize)
+from stopover.embedded import (
+    EMBEDDED_SHA256,
+    EmbeddedModelError,
+    cache_problem,
+    dequantize_q4_0,
+    hub_equivalent,
+    locate_model_file,
+    materialize,
+)
 from stopover.errors import ModelError
 
 NAME = "multilingual-e5-small"

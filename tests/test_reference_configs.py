@@ -12,7 +12,7 @@ import pytest
 from stopover.cli import main
 from stopover.config import RunConfig, TaskSource, TrainConfig, from_dict, load_config
 from stopover.errors import ConfigError
-from stopover.grid import (GPU_INFERENCE_SPEEDUP, PUBLISHED_TRAIN_SIZES, PlannedStage, gpu_hours, plan)
+from stopover.grid import GPU_INFERENCE_SPEEDUP, PUBLISHED_TRAIN_SIZES, PlannedStage, gpu_hours, plan
 
 CONFIGS = Path(__file__).resolve().parents[1] / "stopover" / "configs"
 REPO = CONFIGS.parents[1]

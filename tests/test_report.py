@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# make_run lives beside this file; pytest puts tests/ on sys.path (rootdir-relative import mode).
+from test_analysis import make_run
+
 from stopover import analysis as an
 from stopover import report as rp
 from stopover.cli import main
-
-# make_run lives beside this file; pytest puts tests/ on sys.path (rootdir-relative import mode).
-from test_analysis import make_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -19,8 +19,16 @@ import pytest
 from stopover import languages as langtable
 from stopover import typology
 from stopover.errors import ConfigError, LanguageError
-from stopover.typology import (Distance, Lang2VecDistance, Measurement, MissingDistanceWarning,
-                               URIELPlusDistance, distance_matrix, distances_from, feature_distance)
+from stopover.typology import (
+    Distance,
+    Lang2VecDistance,
+    Measurement,
+    MissingDistanceWarning,
+    URIELPlusDistance,
+    distance_matrix,
+    distances_from,
+    feature_distance,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -122,7 +122,7 @@ def write_task_diversity(run_dir: str | Path, composite: Mapping[str, float]) ->
 
 
 def load_set_diversity(run_dir: Path, intermediates: Iterable[str], notes: list[str]) -> dict[str, float]:
-    """intermediate -> measured diversity, from set_diversity.csv or task_diversity.csv (else empty).
+    """Intermediate -> measured diversity, from set_diversity.csv or task_diversity.csv (else empty).
 
     set_diversity.csv (intermediate, diversity) wins where present: it can hold a
     union-sample measure of the set. Otherwise task_diversity.csv (task,

@@ -43,8 +43,9 @@ def _primary_paragraphs(set_tests: pd.DataFrame, kind: str, alpha: float, pct: s
     st = set_tests[set_tests["kind"] == kind]
     n_rank_family = int(((st["test"] == "draw-rank") & st["p"].notna()).sum())
     for _, r in st.iterrows():
-        adj = ("slopes adjusted for " + r["adjusted_for"].replace(",", " and ").replace("log_pretrain_gib",
-               "log pretraining size").replace("same_script", "same script as English").replace("fertility", "tokenizer fertility")
+        adj = ("slopes adjusted for " + r["adjusted_for"].replace(",", " and ")
+               .replace("log_pretrain_gib", "log pretraining size").replace("same_script", "same script as English")
+               .replace("fertility", "tokenizer fertility")
                if r["adjusted_for"] not in ("", "none") else "slopes not adjusted")
         if r["test"] == "dose-response (mixed model)":
             if pd.notna(r["estimate"]):

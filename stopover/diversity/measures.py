@@ -196,7 +196,7 @@ def distinct_n(texts: Iterable[Sequence[str]], n: int) -> float:
 
 
 def compression_ratio(texts: Sequence[str]) -> float:
-    """gzip compression ratio (Shaib et al. 2024): size(original) / size(gzip(original)).
+    """Gzip compression ratio (Shaib et al. 2024): size(original) / size(gzip(original)).
 
     The original is the texts joined by single spaces, UTF-8 encoded; gzip
     at level 9 with a zero timestamp (deterministic output). HIGHER = more
@@ -441,7 +441,7 @@ def resolve_measures(measures: Sequence[str | DiversityMeasure] | None = None, *
 
 
 def directions(measures: Iterable[DiversityMeasure] | None = None) -> dict[str, bool]:
-    """name -> higher_is_more_diverse, for `measures` (default: every registered one)."""
+    """Name -> higher_is_more_diverse, for `measures` (default: every registered one)."""
     return {m.name: bool(m.higher_is_more_diverse) for m in (MEASURES.values() if measures is None else measures)}
 
 

@@ -55,7 +55,8 @@ class Format(Protocol):
     def records(self, task: "Task", examples: list[dict[str, Any]], predictions: list[Any],
                 language: str) -> list[dict[str, Any]]:
         """One JSON-able record per example: id, gold, prediction and the score inputs
-        (stopover.predictions writes them to `stages/<hash>/predictions/<task>/<lang>.jsonl`)."""
+        (stopover.predictions writes them to `stages/<hash>/predictions/<task>/<lang>.jsonl`).
+        """
 
     def score_records(self, task: "Task", records: list[dict[str, Any]], language: str) -> dict[str, float]:
         """The metrics of `score`, recomputed from saved records alone (no model)."""

@@ -135,7 +135,8 @@ def retrieval_layer(model: Any, task: Any, override: int | None = None, *,
 
 def with_layer(task: Any, layer: int) -> Any:
     """A copy of `task` whose retrieval options fix `layer` (how the pipeline hands `predict`
-    the layer it resolved with `retrieval_layer(..., override, model_source=...)`)."""
+    the layer it resolved with `retrieval_layer(..., override, model_source=...)`).
+    """
     from dataclasses import replace
 
     return replace(task, format_options=replace(options_for(task, RetrievalOptions), layer=int(layer)))

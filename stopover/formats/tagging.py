@@ -89,7 +89,8 @@ def _bare_space_id(tokenizer: Any) -> int | None:
 
 def chunk_words(lengths: list[int], budget: int) -> list[tuple[int, int]]:
     """Split words (with these sub-token counts) into consecutive [start, end) runs of <= budget
-    sub-tokens; a word longer than the budget gets a run of its own (and is cut by the caller)."""
+    sub-tokens; a word longer than the budget gets a run of its own (and is cut by the caller).
+    """
     chunks: list[tuple[int, int]] = []
     start, used = 0, 0
     for w, n in enumerate(lengths):

@@ -15,14 +15,34 @@ entailment), `grammar` (generation), `transforms` (realisation), `scripts`
 lang2vec until they are needed).
 """
 
-from stopover.lab.datasets import (DEFAULT_SIZES, INTERMEDIATE_TASKS, LEVELS, NER_LABELS, TARGET_TASKS, TASKS,
-                                   LabTask, build_split, render, write_lab_data)
+from stopover.lab.datasets import (
+                                   DEFAULT_SIZES,
+                                   INTERMEDIATE_TASKS,
+                                   LEVELS,
+                                   NER_LABELS,
+                                   TARGET_TASKS,
+                                   TASKS,
+                                   LabTask,
+                                   build_split,
+                                   render,
+                                   write_lab_data,
+)
 from stopover.lab.facts import NLI_LABELS, Event, Mention, nli_label
 from stopover.lab.grammar import CONSTRUCTIONS, Grammar, Sentence
 from stopover.lab.transforms import ENGLISH, CaseMarkers, Params, Realisation, realise
-from stopover.lab.variants import (ANCHORS, DEFAULT_CODES, ENGLISH_VARIANT, Variant, all_variants,
-                                   anchored_variant, default_variants, feature_vector, lab_distances,
-                                   lab_typology_tables, syntactic_distance)
+from stopover.lab.variants import (
+                                   ANCHORS,
+                                   DEFAULT_CODES,
+                                   ENGLISH_VARIANT,
+                                   Variant,
+                                   all_variants,
+                                   anchored_variant,
+                                   default_variants,
+                                   feature_vector,
+                                   lab_distances,
+                                   lab_typology_tables,
+                                   syntactic_distance,
+)
 
 __all__ = [
     "ANCHORS", "CONSTRUCTIONS", "DEFAULT_CODES", "DEFAULT_SIZES", "ENGLISH", "ENGLISH_VARIANT",

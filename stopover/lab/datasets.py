@@ -223,7 +223,8 @@ def _jsonl(rows: Sequence[Mapping[str, Any]]) -> str:
 def build_split(task: LabTask | str, split: str, size: int, seed: int,
                 exclude: set[str] | None = None) -> list[Any]:
     """The language-independent items of one split (deterministic in `seed`); `exclude`
-    holds English renderings (see `english_key`) that must not recur, and gains this split's."""
+    holds English renderings (see `english_key`) that must not recur, and gains this split's.
+    """
     t = TASKS[task] if isinstance(task, str) else task
     seen = exclude if exclude is not None else set()
     pairs = _items(t, t.grammar(), _rng(seed, t.name, split), size, lambda it: english_key(t, it), seen)

@@ -101,7 +101,7 @@ def event_more_general(a: Event, b: Event) -> bool:
 
 
 def nli_label(premise: Iterable[Event], hypothesis: Event) -> str:
-    """entailment | neutral | contradiction of one hypothesis event given premise events."""
+    """Entailment | neutral | contradiction of one hypothesis event given premise events."""
     entailed = contradicted = False
     for e in premise:
         if hypothesis.polarity:

@@ -27,8 +27,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from stopover.lab.facts import Event, Mention, nli_label
-from stopover.lab.lexicon import (ADJECTIVES, ADPOSITIONS, FULL, NAME_CLASSES, NOUN_CLASSES, Adjective, Adposition,
-                                  Lexicon, Name, Noun, Verb, find_adjective, find_verb)
+from stopover.lab.lexicon import (
+    ADJECTIVES,
+    ADPOSITIONS,
+    FULL,
+    NAME_CLASSES,
+    NOUN_CLASSES,
+    Adjective,
+    Adposition,
+    Lexicon,
+    Name,
+    Noun,
+    Verb,
+    find_adjective,
+    find_verb,
+)
 from stopover.lab.transforms import ENGLISH, Params, Realisation, realise
 from stopover.lab.tree import Node
 

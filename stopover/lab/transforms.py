@@ -141,7 +141,8 @@ class Realisation:
 
     def phrase_tokens(self, node: Node) -> list[int]:
         """Token indices of the phrase headed by `node`, without its own adposition or
-        case word and without relative clauses on it (what a QA answer is)."""
+        case word and without relative clauses on it (what a QA answer is).
+        """
         found: list[int] = []
 
         def collect(n: Node, top: bool) -> None:

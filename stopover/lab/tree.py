@@ -45,7 +45,7 @@ class Node:
         return child
 
     def walk(self) -> Iterator[Node]:
-        """This node and all its descendants, depth first."""
+        """Every node of the subtree rooted here, itself first, depth first."""
         yield self
         for c in self.children:
             yield from c.walk()

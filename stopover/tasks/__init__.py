@@ -105,7 +105,8 @@ class Task:
 
     def code(self, language: str) -> str:
         """The dataset's own code for one of the task's languages (a table key); for an open
-        task, any table language in the task's code scheme (`open_languages`)."""
+        task, any table language in the task's code scheme (`open_languages`).
+        """
         if language in self.lang_codes or not self.open_languages or language in self.languages:
             return self.lang_codes.get(language, language)
         from stopover import languages as langtable
@@ -117,7 +118,8 @@ class Task:
 
     def has_local_files(self, language: str, data_dir: Any) -> bool:
         """Whether `data_dir` holds a file of any split for `language` (ISO 639-3), in the task's own
-        layout (`locate`) or the flat one (`<dir>/<language or code>/<split>.*`)."""
+        layout (`locate`) or the flat one (`<dir>/<language or code>/<split>.*`).
+        """
         from pathlib import Path
 
         directory = Path(data_dir)
@@ -135,7 +137,8 @@ class Task:
 
     def check_language(self, language: str, data_dir: Any = None) -> str:
         """The task's key for `language` in any code form (`sw`, `swh`, `swa` -> `swa`). With
-        `open_languages`, any language of the table qualifies whose files are in `data_dir`."""
+        `open_languages`, any language of the table qualifies whose files are in `data_dir`.
+        """
         if language in self.languages:
             return language
         from stopover import languages as langtable  # may resolve "de" -> "deu"

@@ -188,7 +188,8 @@ def undeclared_without_files(directory: Path, task: Any, language: str, split: s
 
 def local_layout(task: Any) -> str:
     """One line naming the local files a task reads beyond the flat tables: its locator's layout
-    (the first line of its docstring) and the file endings its readers take."""
+    (the first line of its docstring) and the file endings its readers take.
+    """
     parts = []
     doc = (getattr(task.locate, "__doc__", None) or "").strip()
     if doc:

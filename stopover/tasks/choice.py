@@ -31,7 +31,8 @@ from stopover.tasks._local import find, read_jsonl
 
 def release_locator(names: dict[str, str]):
     """Locate a release's files by split (`names`: split -> file name without .gz), in the data
-    directory or its `eng/` folder."""
+    directory or its `eng/` folder.
+    """
 
     def locate(directory: Path, task: Task, language: str, split: str) -> Path | None:
         name = names.get(split)
@@ -84,7 +85,8 @@ def _commonsenseqa(row: dict[str, Any]) -> dict[str, Any]:
 
 def _csqa_release_row(row: dict[str, Any]) -> dict[str, Any]:
     """The original release's row ({"answerKey", "id", "question": {"stem", "choices": [{"label",
-    "text"}]}}) in the Hub's shape ({"question": stem, "choices": {"label": [...], "text": [...]}})."""
+    "text"}]}}) in the Hub's shape ({"question": stem, "choices": {"label": [...], "text": [...]}}).
+    """
     question = row["question"]
     choices = question.get("choices")
     if not isinstance(question.get("stem"), str) or not isinstance(choices, list) \

@@ -103,7 +103,8 @@ MLQA_LANGS = {"eng": "en", "ara": "ar", "deu": "de", "spa": "es", "hin": "hi", "
 
 def mlqa_file(directory: Path, split: str, context: str, question: str) -> Path | None:
     """MLQA_V1's file of one (context, question) language pair, by dataset codes (`de`, `en`):
-    `<dir>/<split>/<split>-context-<c>-question-<q>.json[.gz]` or the same beside `<dir>`."""
+    `<dir>/<split>/<split>-context-<c>-question-<q>.json[.gz]` or the same beside `<dir>`.
+    """
     name = f"{split}-context-{context}-question-{question}.json"
     directory = Path(directory)
     return _first_existing(*_with_gz(directory / split, name), *_with_gz(directory, name))
@@ -113,7 +114,8 @@ def mlqa_locator(question: str | None = None):
     """Locate MLQA files with context in the language being loaded and questions in `question`
     (an ISO 639-3 code; None: the same language, XTREME's protocol). `question="eng"` gives
     MLQA's G-XLT setting with English questions; any one pair can also be named per language in a
-    config (`tasks.mlqa.files: {deu/test: dev/dev-context-de-question-en.json.gz}`)."""
+    config (`tasks.mlqa.files: {deu/test: dev/dev-context-de-question-en.json.gz}`).
+    """
 
     def locate(directory: Path, task: Task, language: str, split: str) -> Path | None:
         """MLQA_V1's layout: `{dev,test}/<split>-context-<xx>-question-<xx>.json[.gz]`."""
@@ -175,7 +177,8 @@ def _read_tydiqa(path: Path, task: Task, language: str) -> list[dict[str, Any]]:
 def _locate_tydiqa(directory: Path, task: Task, language: str, split: str) -> Path | None:
     """Per-language files `{train,dev}/<xx>.<language>_tydiqa_{train,dev}.json[.gz]` (the GoldP dev
     file is the test split), else the release files (all languages in one file; the reader keeps
-    the language's questions by id prefix)."""
+    the language's questions by id prefix).
+    """
     if split not in ("train", "test"):
         return None
     part = "train" if split == "train" else "dev"

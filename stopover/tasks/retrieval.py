@@ -67,7 +67,8 @@ def _strip_pair(row: dict[str, Any]) -> dict[str, Any]:
 
 def laser_codes(task: Task, language: str) -> list[str]:
     """File codes LASER may use for `language`: the task's, then the table's 3-letter aliases
-    (Latvian `lav` is LASER's `lvs`; Swahili `swa` is `swh`)."""
+    (Latvian `lav` is LASER's `lvs`; Swahili `swa` is `swh`).
+    """
     codes = [task.code(language), language]
     try:
         codes.extend(a for a in langtable.get(language).aliases if len(a) == 3 and a.isalpha() and a.islower())
@@ -144,7 +145,8 @@ def _bucc_missing_sides(directory: Path, code: str, name: str) -> str:
 
 def locate_bucc(directory: Path, task: Task, language: str, split: str) -> Path:
     """The source-language file of the split's part, `<xx>-en.<part>.<xx>[.gz]`; the reader finds its
-    partners (`.en`, `.gold`) beside it."""
+    partners (`.en`, `.gold`) beside it.
+    """
     code = task.code(language)
     directory = Path(directory)
     bases = (directory, directory / f"{code}-en", directory / "bucc2018", directory / "bucc2018" / f"{code}-en")

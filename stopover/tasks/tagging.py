@@ -142,7 +142,8 @@ def _table_code(language: str, scheme: str) -> str:
 def locate_ud(directory: Path, task: Task, language: str, split: str) -> Path | None:
     """`<dir>/<iso3|iso1|UD name>/<split>.conllu[.gz]` (`ud/es/test.conllu.gz`).
 
-    None lets the flat-table lookup run."""
+    None lets the flat-table lookup run.
+    """
     names = dict.fromkeys((language, UDPOS_ISO1.get(language) or _table_code(language, "iso1"),
                            task.code(language), _table_code(language, "udpos")))
     for name in names:

@@ -3,7 +3,8 @@
 ISO 639-3 keys of stopover's language table with their 3-letter aliases
 (`candidate_codes`), URIEL+'s own ISO -> Glottocode map (`glottocodes`) and
 the urielplus package directory. Used by the URIEL+ backend and by the
-covariates (resource levels); imports nothing of URIEL+ itself."""
+covariates (resource levels); imports nothing of URIEL+ itself.
+"""
 
 from __future__ import annotations
 

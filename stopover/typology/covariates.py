@@ -111,7 +111,8 @@ def resource_level(language: str) -> str | None:
 def covariates(languages: Iterable[str], source: str = "eng") -> "pd.DataFrame":
     """One row per language: language (ISO 639-3), name, family, script, same_script
     (written in the source language's primary script), pretrain_gib (NaN if not in
-    CC-100), resource_level (high/medium/low, None if URIEL+ does not list it)."""
+    CC-100), resource_level (high/medium/low, None if URIEL+ does not list it).
+    """
     import pandas as pd
 
     src = langtable.get(source)

@@ -1,7 +1,8 @@
 """The distance protocol, its value types, the kinds, and the URIEL+ feature-distance formula.
 
 Shared by every backend (stopover.typology.urielplus, .lang2vec) and by the
-typology lab. Torch-free."""
+typology lab. Torch-free.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 One language x language matrix per kind and backend options grows as pairs
 are asked for; missing values are NaN with a note, never zero. Each distance
-from a source also records its feature coverage. Torch-free."""
+from a source also records its feature coverage. Torch-free.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The lang2vec backend: classic URIEL distances from the feature vectors lang2vec 1.1.2 ships.
 
 It reads lang2vec's `.npz` files directly instead of importing lang2vec (see
-stopover.typology's docstring for why). Torch-free."""
+stopover.typology's docstring for why). Torch-free.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 URIEL+ writes database copies into its own package directory at first use;
 we point it at a mirror in stopover's cache instead, so it works from a
-read-only site-packages. Torch-free."""
+read-only site-packages. Torch-free.
+"""
 
 from __future__ import annotations
 

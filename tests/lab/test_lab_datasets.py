@@ -10,8 +10,16 @@ import pandas as pd
 import pytest
 
 from stopover.errors import ConfigError
-from stopover.lab.datasets import (INTERMEDIATE_TASKS, LEVELS, NER_LABELS, TARGET_TASKS, TASKS, build_split,
-                                   english_key, write_lab_data)
+from stopover.lab.datasets import (
+    INTERMEDIATE_TASKS,
+    LEVELS,
+    NER_LABELS,
+    TARGET_TASKS,
+    TASKS,
+    build_split,
+    english_key,
+    write_lab_data,
+)
 from stopover.lab.facts import NLI_LABELS, nli_label
 from stopover.lab.tree import UPOS
 from stopover.lab.variants import default_variants

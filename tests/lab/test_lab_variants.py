@@ -9,10 +9,22 @@ import pytest
 
 from stopover.errors import LanguageError
 from stopover.lab.transforms import ENGLISH, Params
-from stopover.lab.variants import (ANCHORS, DEFAULT_CODES, ENGLISH_VARIANT, FEATURE_GROUPS, _dominant,
-                                   all_variants, anchored_variant, changed_groups, default_variants,
-                                   feature_vector, lab_distances, lab_features, lab_typology_tables,
-                                   syntax_vector)
+from stopover.lab.variants import (
+    ANCHORS,
+    DEFAULT_CODES,
+    ENGLISH_VARIANT,
+    FEATURE_GROUPS,
+    _dominant,
+    all_variants,
+    anchored_variant,
+    changed_groups,
+    default_variants,
+    feature_vector,
+    lab_distances,
+    lab_features,
+    lab_typology_tables,
+    syntax_vector,
+)
 from stopover.typology import feature_distance
 
 

@@ -19,9 +19,19 @@ import pytest
 from stopover.config import RunConfig, from_dict
 from stopover.pipeline import Pipeline, record_rows
 from stopover.store import ResultRow, read_results
-from tests.reliability.harness import (ROW_KEY, assert_stage_configs_match_names, done_stages, grid_config,
-                                       result_lines, result_map, run_dir_of, stage_dirs, stage_log, stages_run,
-                                       stopover_start)
+from tests.reliability.harness import (
+    ROW_KEY,
+    assert_stage_configs_match_names,
+    done_stages,
+    grid_config,
+    result_lines,
+    result_map,
+    run_dir_of,
+    stage_dirs,
+    stage_log,
+    stages_run,
+    stopover_start,
+)
 
 
 @pytest.mark.slow

@@ -17,8 +17,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.reliability.harness import (SIGKILLED, assert_same_outputs, done_stages, grid_config, result_lines,
-                                       run_dir_of, stage_kinds, stages_run, stopover_run, stopover_start)
+from tests.reliability.harness import (
+    SIGKILLED,
+    assert_same_outputs,
+    done_stages,
+    grid_config,
+    result_lines,
+    run_dir_of,
+    stage_kinds,
+    stages_run,
+    stopover_run,
+    stopover_start,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,8 @@ from stopover.data import _CANONICAL_KEYS, canonicalize, load_examples, read_tab
 from stopover.errors import ConfigError, DataError, StopoverError
 from stopover.tasks import get_task
 
-FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "80")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "80")), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12),

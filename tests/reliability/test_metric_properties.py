@@ -12,8 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stopover.errors import DataError
-from stopover.metrics import (accuracy, bucc_f1, mlqa, pos_scores, seqeval_f1, squad_normalize, squad_v1,
-                              tatoeba_accuracy, xtreme_aggregate)
+from stopover.metrics import (
+    accuracy,
+    bucc_f1,
+    mlqa,
+    pos_scores,
+    seqeval_f1,
+    squad_normalize,
+    squad_v1,
+    tatoeba_accuracy,
+    xtreme_aggregate,
+)
 
 FAST = settings(max_examples=60, deadline=None)
 NER = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
