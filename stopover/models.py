@@ -350,8 +350,8 @@ def max_positions(config: Any) -> int | None:
 def check_max_length(max_length: int, limit: int | None, key: str, model: str = "the model") -> None:
     """ConfigError naming `key` when sequences of `max_length` tokens would overrun `model`'s positions."""
     if limit is not None and 0 < limit < max_length:
-        raise ConfigError(f"{key} = {max_length}: {model} encodes at most {limit} tokens per sequence; "
-                          f"set {key} to {limit} or less")
+        raise ConfigError(f"{key} = {max_length}: {model} accepts at most {limit} tokens per sequence "
+                          f"(its position table); lower it to {limit} or less")
 
 
 def load_tokenizer(path: str):
