@@ -278,10 +278,13 @@ def _damage_fix(path: Path) -> str:
 
 def _culprit(path: Path, err: BaseException) -> str:
     """The file of a model directory that `err` (raised while loading it) is about."""
+    import pickle
+
     from safetensors import SafetensorError
 
-    if isinstance(err, SafetensorError):
-        weights = sorted(path.glob("*.safetensors"))
+    if isinstance(err, (SafetensorError, pickle.UnpicklingError, EOFError)):
+        pattern = "*.safetensors" if isinstance(err, SafetensorError) else "*.bin"
+        weights = sorted(path.glob(pattern))
         return str(weights[0]) if len(weights) == 1 else f"the weights in {path}"
     if isinstance(err, ValueError):  # a JSONDecodeError carries no file name: find the file that fails
         for candidate in sorted(path.glob("*.json")):
@@ -303,7 +306,7 @@ def load_failure(path: str, what: str, err: BaseException) -> ModelError:
         return ModelError(f"cannot load {what} from {path!r}: {reason}")
     culprit = _culprit(local, err)
     if isinstance(err, pickle.UnpicklingError):
-        reason = "pickled weights that hold code or are damaged (transformers loads them weights-only)"
+        reason = "pickled weights holding more than tensors: loaded weights-only, never unpickled"
     return ModelError(f"cannot load {what} from {local}: {culprit} is damaged or unreadable ({reason}); "
                       f"{_damage_fix(local)}")
 

@@ -45,7 +45,7 @@ def tokenizer(tmp_path_factory):
 def qa_examples() -> list[dict[str, Any]]:
     out = []
     for i in range(0, 60, 3):
-        context = " ".join(TEXTS[i:i + 3])  # long enough for several windows at max_length 48
+        context = " ".join(TEXTS[i:i + 8])  # long enough for several windows at max_length 48
         answer = SENTENCES[i + 1][0]
         out.append({"id": f"q{i}", "context": context, "question": f"what about {SENTENCES[i][0]}?",
                     "answers": {"text": [answer], "answer_start": [context.index(answer, len(TEXTS[i]))]}})
@@ -204,3 +204,35 @@ def test_max_length_beyond_the_model_names_the_key(tmp_path, monkeypatch, tokeni
             FeatureCache("t").features(Counting("classification"), get_task("xnli"), EXAMPLES["xnli"](), tokenizer,
                                        600, train=train, data_key=["k"])
     assert not (tmp_path / "features").exists() or not list((tmp_path / "features").iterdir())
+
+
+def test_full_disk_while_writing_an_entry_is_a_storage_error_and_leaves_no_file(tmp_path, monkeypatch, tokenizer):
+    import errno
+    import os
+
+    import stopover.formats.cache as cache_mod
+    from stopover.errors import StorageError
+
+    monkeypatch.setenv("STOPOVER_CACHE", str(tmp_path))
+
+    class FullDisk:
+        """A file that takes the first bytes, then reports a full disk (as write(2) does)."""
+
+        def __init__(self, path, mode):
+            self.fh = open(path, mode)
+
+        def write(self, data):
+            self.fh.write(data[:10])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(cache_mod, "open", FullDisk, raising=False)  # the module's name `open`, not builtins
+    with pytest.raises(StorageError, match=r"cannot write .*\.safetensors: No space left on device; free disk space"):
+        FeatureCache("t").features(Counting("classification"), get_task("xnli"), EXAMPLES["xnli"](), tokenizer, 64,
+                                   train=True, data_key=["k"])
+    assert list((tmp_path / "features").iterdir()) == []
