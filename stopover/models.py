@@ -13,7 +13,7 @@ the encoder (`save_encoder`) and the next stage builds a fresh head on it.
 
 Every load goes through `load_pretrained`: a model that declares its own Python
 code is refused before any file is read (`refuse_custom_code`), transformers
-gets `trust_remote_code=False`, and a damaged file is a one-line `ModelError`
+gets trust_remote_code=False, and a damaged file is a one-line `ModelError`
 naming the file and what to delete. A write that fails for lack of space or
 permission is a `StorageError` (`storage_error`, `writing`).
 """
@@ -315,7 +315,7 @@ def load_pretrained(loader: Any, path: str, what: str = "a model", **kwargs: Any
     """`loader.from_pretrained(path, **kwargs)`, the only way stopover loads models and tokenizers.
 
     Custom code is refused before any file is read (`refuse_custom_code`: transformers
-    would otherwise ask on the terminal and run it on "y"), `trust_remote_code=False`
+    would otherwise ask on the terminal and run it on "y"), trust_remote_code=False
     is passed, and a damaged file (truncated weights, invalid JSON, pickled weights
     that hold code) is a one-line ModelError naming the file and what to delete.
     Every format's `build_model` should call this instead of `from_pretrained`.
