@@ -69,6 +69,7 @@ def test_planted_checkpoint_is_never_unpickled(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch notes the protocol first
 def test_planted_plain_pickle_checkpoint_is_refused_too(tmp_path):
     import pickle
 
