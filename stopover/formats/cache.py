@@ -207,7 +207,8 @@ def _ragged(values: list[Any], offsets: np.ndarray, count: int, what: str) -> li
 
 def decode_features(path: Path, key: str | None = None) -> list[dict[str, Any]]:
     """The features of a cache entry; DamagedEntry if it is not a whole, valid entry (for `key`,
-    when given: an entry copied or renamed from another key is not used)."""
+    when given: an entry copied or renamed from another key is not used).
+    """
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -272,7 +273,8 @@ def decode_features(path: Path, key: str | None = None) -> list[dict[str, Any]]:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a private temporary file: a failed write (disk full) leaves
-    no partial entry, and concurrent writers of one entry never mix their bytes."""
+    no partial entry, and concurrent writers of one entry never mix their bytes.
+    """
     from stopover.models import writing
 
     tmp = path.with_name(f"{path.name}.{random.getrandbits(32):08x}.tmp")
@@ -340,7 +342,8 @@ def _length_keys(task: Any, train: bool) -> str:
 def check_length(tokenizer: Any, max_length: int, key: str) -> None:
     """ConfigError naming `key` when `max_length` exceeds what the tokenizer's model accepts
     (512 tokens for XLM-R, whose 514 positions start at 2): past it, the model's embedding
-    lookup fails deep inside the forward pass."""
+    lookup fails deep inside the forward pass.
+    """
     from stopover.models import check_max_length
 
     limit = getattr(tokenizer, "model_max_length", None)

@@ -27,8 +27,10 @@ class ClassificationFormat:
     def build_model(self, encoder_path: str, task: Any):
         from transformers import AutoModelForSequenceClassification
 
-        return AutoModelForSequenceClassification.from_pretrained(
-            encoder_path, num_labels=len(task.labels),
+        from stopover.models import load_pretrained
+
+        return load_pretrained(
+            AutoModelForSequenceClassification, encoder_path, "an encoder", num_labels=len(task.labels),
             id2label=dict(enumerate(task.labels)), label2id={l: i for i, l in enumerate(task.labels)})
 
     def featurize(self, examples, tokenizer, task, max_length, *, train):

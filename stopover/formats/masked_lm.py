@@ -76,7 +76,9 @@ def build_mlm_model(encoder_path: str):
     """AutoModelForMaskedLM on `encoder_path`, its tied output projection made swap-proof."""
     from transformers import AutoModelForMaskedLM
 
-    model = AutoModelForMaskedLM.from_pretrained(encoder_path)
+    from stopover.models import load_pretrained
+
+    model = load_pretrained(AutoModelForMaskedLM, encoder_path, "an encoder")
     out = model.get_output_embeddings()
     if out is not None and out.weight is model.get_input_embeddings().weight:
         model.set_output_embeddings(_tied_projection_class()(model, getattr(out, "bias", None)))

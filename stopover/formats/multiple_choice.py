@@ -41,7 +41,9 @@ class MultipleChoiceFormat:
     def build_model(self, encoder_path: str, task: Any):
         from transformers import AutoModelForMultipleChoice
 
-        return AutoModelForMultipleChoice.from_pretrained(encoder_path)
+        from stopover.models import load_pretrained
+
+        return load_pretrained(AutoModelForMultipleChoice, encoder_path, "an encoder")
 
     def featurize(self, examples, tokenizer, task, max_length, *, train):
         if not examples:

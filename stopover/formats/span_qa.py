@@ -260,8 +260,10 @@ class SpanQAFormat:
     def build_model(self, encoder_path: str, task: Any):
         from transformers import AutoModelForQuestionAnswering
 
+        from stopover.models import load_pretrained
+
         # transformers 5: the QA head's width comes from num_labels (start and end logits).
-        return AutoModelForQuestionAnswering.from_pretrained(encoder_path, num_labels=2)
+        return load_pretrained(AutoModelForQuestionAnswering, encoder_path, "an encoder", num_labels=2)
 
     def featurize(self, examples, tokenizer, task, max_length, *, train):
         opts = qa_options(task)

@@ -122,9 +122,11 @@ class TaggingFormat:
     def build_model(self, encoder_path: str, task: Any):
         from transformers import AutoModelForTokenClassification
 
+        from stopover.models import load_pretrained
+
         names = tag_names(task)
-        return AutoModelForTokenClassification.from_pretrained(
-            encoder_path, num_labels=len(names), id2label=dict(enumerate(names)),
+        return load_pretrained(
+            AutoModelForTokenClassification, encoder_path, "an encoder", num_labels=len(names), id2label=dict(enumerate(names)),
             label2id={n: i for i, n in enumerate(names)})
 
     def featurize(self, examples, tokenizer, task, max_length, *, train):

@@ -195,7 +195,6 @@ def enospc(target: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
     """The disk fills up when the run writes `target` (its config.yaml, a stage's stage.json,
     the tokenised-feature cache)."""
     def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
-        import pickle
 
         import stopover.grid as grid_mod
         import stopover.pipeline as pipeline
@@ -204,7 +203,7 @@ def enospc(target: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
         if target == "features":
             def dump(*a, **k):
                 raise full
-            mp.setattr(pickle, "dump", dump)
+            mp.setattr("stopover.formats.cache._write_atomic", dump)
         else:
             module = grid_mod if target == "config.yaml" else pipeline
             real = module.atomic_write_text

@@ -44,7 +44,7 @@ def only_stage(run_dir: Path, kind: str) -> Path:
 
 
 def checkpoint_step(path: Path) -> int:
-    return torch.load(path, weights_only=False)["state"].step
+    return torch.load(path, weights_only=True)["state"]["step"]
 
 
 # (kill spec, what the run directory holds afterwards)

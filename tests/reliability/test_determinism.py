@@ -95,8 +95,15 @@ def test_tiny_model_is_identical_across_fresh_caches(tmp_path, monkeypatch, shar
 def test_grid_is_reproducible_and_seed_sensitive(tmp_path, reference_run):
     import torch
 
-    from tests.reliability.harness import (assert_same_outputs, grid_config, run_dir_of, stage_kinds, stages_run,
-                                           stopover_run, weights)
+    from tests.reliability.harness import (
+        assert_same_outputs,
+        grid_config,
+        run_dir_of,
+        stage_kinds,
+        stages_run,
+        stopover_run,
+        weights,
+    )
 
     again = grid_config(tmp_path / "again", name="crash")
     done = stopover_run(again, tmp_path / "again" / "cache")  # fresh run directory and caches

@@ -138,8 +138,13 @@ def plant_custom_code(model: Path, sentinel: Path, *, where: str) -> None:
 
 
 def loaders():
-    from transformers import (AutoModelForMaskedLM, AutoModelForMultipleChoice, AutoModelForQuestionAnswering,
-                              AutoModelForSequenceClassification, AutoModelForTokenClassification)
+    from transformers import (
+        AutoModelForMaskedLM,
+        AutoModelForMultipleChoice,
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+    )
 
     from stopover.models import load_encoder, load_pretrained, load_tokenizer, resolve_model_path
 
@@ -176,13 +181,12 @@ def test_pickled_weights_with_code_are_refused(tmp_path, tiny_dir):
     marker = tmp_path / "weights-code-ran"
     torch.save({"embeddings.word_embeddings.weight": Payload(marker)}, model / "pytorch_model.bin")
     live(lambda: torch.load(model / "pytorch_model.bin", weights_only=False), marker)
-    with pytest.raises(ModelError, match=r"pytorch_model.bin is damaged or unreadable \(pickled weights holding more than tensors"):
+    with pytest.raises(ModelError,
+                       match=r"pytorch_model.bin is damaged or unreadable \(pickled weights holding more than tensors"):
         load_encoder(str(model))
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="merge: every format's build_model must call stopover.models.load_pretrained "
-                                       "(formats/*.py call from_pretrained directly); then remove this marker")
 def test_every_from_pretrained_goes_through_load_pretrained():
     package = Path(stopover.__file__).parent
     direct = []
@@ -230,8 +234,6 @@ def test_planted_files_in_a_run_directory_never_run(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="merge: the formats' build_model must call stopover.models.load_pretrained; "
-                                       "then remove this marker")
 def test_custom_code_planted_in_a_done_stage_encoder_is_refused(tmp_path, capsys):
     """A later target stage builds its model on a DONE intermediate encoder whose config now names its own code."""
     from stopover.cli import main

@@ -4,17 +4,14 @@ feature cache is written."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import pickle
 import warnings
 from pathlib import Path
 
 import pytest
 
 from stopover.cli import main
-from stopover.config import RunConfig, from_dict
 from stopover.pipeline import Pipeline
 from stopover.store import ResultRow, append_results, read_results
 from tests.reliability.harness import result_lines
@@ -110,39 +107,8 @@ def features(pipe: Pipeline, fmt: CountingFormat) -> list[dict]:
     return pipe.features(fmt, get_task("mnli"), examples, Tok(), 32, train=True, data_key=["k"])
 
 
-CORRUPTIONS = {
-    "empty": b"",
-    "truncated": pickle.dumps([{"input_ids": [1]}] * 50)[:37],
-    "garbage": bytes(range(256)) * 3,
-    "wrong-type": pickle.dumps({"not": "a feature list"}),
-    "bad-opcode": b"\x80\x05\x95\xff\xff\xff\xff\xff\xff\xff\x7f.",
-}
-
-
-@pytest.mark.parametrize("damage", CORRUPTIONS, ids=list(CORRUPTIONS))
-def test_corrupt_feature_cache_is_rebuilt(tmp_path, monkeypatch, damage):
-    monkeypatch.setenv("STOPOVER_CACHE", str(tmp_path / "cache"))
-    pipe = Pipeline(from_dict(RunConfig, {"name": "c", "targets": ["xnli"]}), tmp_path / "run")
-    fmt = CountingFormat()
-    first = features(pipe, fmt)
-    assert features(pipe, fmt) == first and fmt.calls == 1  # a cache hit
-    (entry,) = (tmp_path / "cache" / "features").glob("*.pkl")
-    entry.write_bytes(CORRUPTIONS[damage])
-    assert features(pipe, fmt) == first and fmt.calls == 2  # rebuilt, not fatal
-    assert pickle.loads(entry.read_bytes()) == first  # and the entry is whole again
-
-
-def test_disk_full_while_caching_features_leaves_no_partial_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("STOPOVER_CACHE", str(tmp_path / "cache"))
-    pipe = Pipeline(from_dict(RunConfig, {"name": "c", "targets": ["xnli"]}), tmp_path / "run")
-
-    def full(*a, **k):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(pickle, "dump", full)
-    with pytest.raises(OSError):
-        features(pipe, CountingFormat())
-    assert list((tmp_path / "cache" / "features").iterdir()) == []
+# The feature cache (damaged entries rebuilt, a full disk leaving no partial file, planted pickles
+# never run) is tested in tests/test_formats_cache.py.
 
 
 @pytest.fixture
