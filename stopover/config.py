@@ -30,10 +30,12 @@ from typing import Any, Union
 
 import yaml
 
+from stopover.adapters import LoraSpec
 from stopover.errors import ConfigError
 from stopover.precision import PRECISIONS
 from stopover.selection import validate_strategies
 from stopover.tasks import SPLITS  # the registry module only: task families load on first lookup
+from stopover.tracking import TrackingConfig
 
 
 def _check_precision(value: str, where: str) -> None:
@@ -58,6 +60,7 @@ class TrainConfig:
     precision: str = "auto"  # auto | bf16 | fp32 (auto: bf16 autocast where the CPU supports it)
     freeze_embeddings: bool = False  # freeze the word-embedding matrix (big CPU speed-up)
     group_by_length: bool = True
+    peft: LoraSpec | None = None  # LoRA adapters on the encoder (stopover.adapters); None: train all weights
 
     def validate(self, where: str) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
@@ -164,6 +167,9 @@ class TaskSource:
     # the count (true), or the run stops naming file:line (false). Only the skipped rows differ, and
     # without the option no run gets that far, so it needs no place in the stage identity.
     skip_bad_rows: bool = False
+    # retrieval tasks: the hidden_states index that embeds sentences (0 = embeddings, -1 = last);
+    # None = the protocol's default (stopover.formats.retrieval.retrieval_layer). Part of the identity.
+    layer: int | None = None
 
     def validate(self, where: str) -> None:
         for key in self.files:
@@ -234,6 +240,7 @@ class RunConfig:
     slurm: dict[str, Any] = field(default_factory=dict)  # submitit parameters, e.g. {partition: gpu, timeout_min: 600}
     lab: LabConfig | None = None  # generate typology-lab data into the run directory
     keep_models: bool = True  # false: delete model weights once every evaluation needing them is done
+    tracking: TrackingConfig = TrackingConfig()  # experiment tracking (stopover.tracking); not part of identities
 
     def validate(self, where: str = "config") -> None:
         if not self.name or "/" in self.name or "\\" in self.name or "\x00" in self.name \
