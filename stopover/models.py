@@ -174,3 +174,79 @@ def load_encoder(path: str):
         raise
     except OSError as err:
         raise ModelError(f"cannot load a model from {path!r}: {str(err).splitlines()[0]}") from None
+
+
+from typing import TYPE_CHECKING  # noqa: E402 - appended section: its own imports
+
+if TYPE_CHECKING:
+    from typing import Callable
+
+
+class TokenizerCache:
+    """Tokenizers loaded once per run.
+
+    Every stage saves its parent's tokenizer unchanged (so that each saved model directory
+    is usable on its own), so inside a run's stages every tokenizer is the base model's: one
+    object serves them all. Loading a copy per stage instead would cost seconds each (XLM-R's
+    250k pieces) and keep ~100 MB alive per stage. `stages_dir` is the run's stage root and
+    `base` returns the base model's path (called only when a stage path is asked for).
+    """
+
+    def __init__(self, stages_dir: Path, base: Callable[[], str]) -> None:
+        self.stages_dir = stages_dir
+        self.base = base
+        self._loaded: dict[str, object] = {}
+
+    def get(self, path: str):
+        if Path(path).exists() and Path(path).resolve().is_relative_to(self.stages_dir.resolve()):
+            path = self.base()
+        key = str(Path(path).resolve()) if Path(path).exists() else path
+        if key not in self._loaded:
+            self._loaded[key] = load_tokenizer(path)
+        return self._loaded[key]
+
+
+def _saving(out: Path, save: Callable[[Path], None]) -> None:
+    """Write a model directory through a temporary sibling renamed into place, so a killed or
+    failed save never leaves a half-written directory where a finished one is expected. A full
+    disk is an OSError naming the directory (stopover.store.storage_errors words it)."""
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        save(tmp)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if err.filename:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(out)) from None
+    except Exception as err:  # safetensors reports a full disk as its own error type
+        shutil.rmtree(tmp, ignore_errors=True)
+        if "No space left" in str(err) or "Disk quota" in str(err):
+            import errno
+
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out)) from None
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+def save_encoder(model, tokenizer, out: Path, done: dict[str, object] | None = None) -> None:
+    """Save only the encoder of `model` (heads never carry over) with `tokenizer`, into `out`.
+    `done`: {task: record} markers (`.done-<task>`) of the tasks trained into this encoder, written
+    inside the new directory so that the encoder on disk and its markers always agree."""
+    def save(tmp: Path) -> None:
+        model.base_model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for name, record in (done or {}).items():
+            (tmp / f".done-{name}").write_text(json.dumps(record), encoding="utf-8")
+
+    _saving(out, save)
+
+
+def save_model(model, tokenizer, out: Path) -> None:
+    """Save a whole task model (encoder and head) with its tokenizer into `out`."""
+    def save(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    _saving(out, save)
