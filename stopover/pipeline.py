@@ -292,10 +292,12 @@ def run_cell(run: RunContext, cell: CellLike, upto: str = "eval") -> None:
 
 def record_cell(run: RunContext, stage: Stage, scores: dict[str, dict[str, float]], cell: CellLike) -> None:
     """The cell's test rows: one per (language, metric), under the cell's strategy and set."""
-    primary = _primary(cell.target)
+    primary, data = _primary(cell.target), run.data(cell.target)
+    revisions = {lang: data.revision_read(lang, "test") for lang in scores}
     rows = [ResultRow(run=run.cfg.name, stage="eval", stage_hash=stage.hash, task=cell.target, language=lang,
                       split="test", metric=m, value=float(v), seed=cell.seed, strategy=cell.strategy,
                       intermediate=cell.intermediate, primary=(m == primary), target=cell.target,
-                      model=run.cfg.model, n=int(metrics.get("n", 0)))
+                      model=run.cfg.model, n=int(metrics.get("n", 0)),
+                      extra={"revision": revisions[lang]} if revisions[lang] else {})
             for lang, metrics in scores.items() for m, v in metrics.items() if m != "n"]
     record_rows(run.run_dir, rows)

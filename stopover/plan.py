@@ -221,3 +221,44 @@ def gpu_hours(stages: list[PlannedStage], train_tokens_per_s: float = GPU_TRAIN_
         seconds = sum(s.positions for s in todo if s.positions is not None) / rate
         out[kind] = (seconds / 3600.0, sum(1 for s in todo if s.positions is None))
     return out
+
+
+def planned_status(run_dir: Path) -> list[dict[str, Any]]:
+    """Every stage the run's saved config plans, with its state (done / running / pending / failed)
+    and the strategies, intermediate set, targets and seed it serves; stage directories that the
+    config does not plan (an earlier config's) are listed after them with kind and state only.
+
+    Reads the run's config.yaml and its data; writes nothing."""
+    from stopover.config import from_dict, load_yaml
+    from stopover.lab.materialize import lab_data_fresh, materialize_lab
+    from stopover.store import STAGES_DIR, stage_state, stage_status
+
+    cfg = from_dict(RunConfig, load_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+    if cfg.lab is not None and cfg.data_dir is None and lab_data_fresh(cfg, run_dir / "lab-data"):
+        cfg = materialize_lab(cfg, run_dir / "lab-data")
+    run = RunContext(cfg, run_dir)
+    from stopover.grid import oracle_cells
+
+    grid_cells = cells(cfg, intermediate_sets(cfg, run))
+    grid_cells += [c for c in oracle_cells(cfg, run_dir) if c not in grid_cells]
+    rows: dict[str, dict[str, Any]] = {}
+    for cell in grid_cells:
+        inter, model, ev = cell_specs(run, cell)
+        for spec in dict.fromkeys((inter, model, ev)):
+            if spec.kind == "pretrained":
+                continue
+            row = rows.setdefault(spec.hash, {"stage": spec.hash, "kind": spec.kind, "strategy": [],
+                                              "intermediate": cell.intermediate, "target": [], "seed": cell.seed})
+            for key, value in (("strategy", cell.strategy), ("target", cell.target)):
+                if spec.kind != "intermediate" or key == "strategy":
+                    if value not in row[key]:
+                        row[key].append(value)
+    out = []
+    for row in rows.values():
+        state, reason = stage_state(run_dir / STAGES_DIR / row["stage"])
+        out.append({**row, "strategy": ", ".join(row["strategy"]), "target": ", ".join(row["target"]) or "-",
+                    "state": state, "reason": reason})
+    out.extend({"stage": r["stage"], "kind": r["kind"], "strategy": "", "intermediate": "", "target": r["task"],
+                "seed": r["seed"], "state": r["state"], "reason": r["reason"] or "not planned by the saved config"}
+               for r in stage_status(run_dir) if r["stage"] not in rows)
+    return out

@@ -208,6 +208,12 @@ class TaskData:
         hub = self.hub
         return f"{'mirror' if hub.mirror else 'hub'}:{hub.path}@{hub.commit or hub.revision}"
 
+    def revision_read(self, language: str, split: str) -> str | None:
+        """`<hub id>@<commit or revision>` when (language, split) is read from the Hub or a mirror, else None
+        (local files are identified by their content hashes in the stage identity)."""
+        where = self.where(language, split)
+        return where.split(":", 1)[1] if where.startswith(("hub:", "mirror:")) else None
+
     def load(self, split: str, language: str) -> list[dict]:
         """Canonical examples of (split, language), from the one source resolved for it."""
         task = self.declaration

@@ -189,15 +189,32 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def stage_status(run_dir: Path) -> list[dict[str, Any]]:
-    """done / running / failed / pending for every stage directory of a run.
+def stage_state(stage_dir: Path) -> tuple[str, str]:
+    """(state, reason) of one stage directory: done / running / failed / pending.
 
     running = another process holds the stage's lock; failed = a FAILED file
-    with the one-line reason and no DONE marker; pending = started, not finished
-    (e.g. a killed worker: the next run resumes it).
+    with the one-line reason and no DONE marker; pending = not started, or started
+    and not finished (e.g. a killed worker: the next run resumes it).
     """
+    from filelock import Timeout
+
+    if (stage_dir / DONE_MARKER).exists():
+        return "done", ""
+    if not stage_dir.is_dir():
+        return "pending", ""
+    try:
+        with FileLock(str(stage_dir / ".lock"), timeout=0):
+            pass
+    except Timeout:
+        return "running", ""
+    if (stage_dir / FAILED_MARKER).exists():
+        return "failed", (stage_dir / FAILED_MARKER).read_text(encoding="utf-8").strip()
+    return "pending", ""
+
+
+def stage_status(run_dir: Path) -> list[dict[str, Any]]:
+    """done / running / failed / pending for every stage directory of a run (see `stage_state`)."""
     import yaml
-    from filelock import FileLock, Timeout
 
     out = []
     stages = run_dir / STAGES_DIR
@@ -207,18 +224,7 @@ def stage_status(run_dir: Path) -> list[dict[str, Any]]:
         identity = {}
         if (d / "config.yaml").exists():
             identity = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) or {}
-        state, reason = "pending", ""
-        if (d / DONE_MARKER).exists():
-            state = "done"
-        else:
-            try:
-                with FileLock(str(d / ".lock"), timeout=0):
-                    pass
-            except Timeout:
-                state = "running"
-            else:
-                if (d / FAILED_MARKER).exists():
-                    state, reason = "failed", (d / FAILED_MARKER).read_text(encoding="utf-8").strip()
+        state, reason = stage_state(d)
         label = identity.get("task") or "+".join(identity.get("tasks", [])) or "?"
         out.append({"stage": d.name, "kind": identity.get("kind", "?"), "task": label,
                     "seed": identity.get("seed", ""), "state": state, "reason": reason})
