@@ -63,6 +63,10 @@ class RunContext:
     def test_examples(self, task: Task | str, language: str, limit: int | None = None) -> list[dict]:
         return self.reader.test_examples(task, language, limit)
 
+    def train_languages(self, task: Task | str, *, target: bool = False) -> tuple[str, ...]:
+        """Languages whose training files a stage reads (a target stage: English)."""
+        return ("eng",) if target else self.data(task).intermediate_languages()
+
     def fingerprint(self, task: Task | str, splits: tuple[str, ...], languages: tuple[str, ...], *,
                     target: bool = False) -> dict:
         return self.data(task).fingerprint(splits, languages, target=target)
@@ -157,7 +161,20 @@ class RunContext:
         return stage_at(self.run_dir, kind, stable_hash({"kind": kind, "parent": parent.hash if parent else None,
                                                          **identity}), parent)
 
-    def _run(self, stage: Stage, identity: dict, body: Callable[[], dict]) -> Stage:
+    def run_stage(self, stage: Stage, spec: StageSpec, body: Callable[[], dict | None]) -> Stage:
+        """Run `body` for the stage of `spec` once, under the store's lock and markers."""
+        return self._run(stage, spec.identity(), body)
+
+    def record_sources(self, stage: Stage, tasks: tuple[str, ...]) -> None:
+        """`sources.json`: where each (language, split) a stage may read comes from (file, hub@commit)."""
+        import json
+
+        from stopover.store import atomic_write_text
+
+        atomic_write_text(stage.dir / "sources.json", json.dumps(
+            {t: self.data(t).sources for t in dict.fromkeys(tasks)}, indent=2, sort_keys=True))
+
+    def _run(self, stage: Stage, identity: dict, body: Callable[[], dict | None]) -> Stage:
         """Run `body` for `stage` once (store.run_stage), counting it in `trained` if it ran here."""
         if "kind" not in identity:  # a hand-built identity: written whole, so config.yaml hashes to the name
             identity = {"kind": stage.kind, "parent": stage.parent.hash if stage.parent else None, **identity}

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from stopover.config import RunConfig
+from stopover.config import RunConfig, to_yaml
 from stopover.context import RunContext
-from stopover.errors import TaskError
+from stopover.errors import ConfigError, TaskError
 from stopover.selection import parse_spec
-from stopover.store import atomic_write_text, prepare_run_dir, storage_errors
-from stopover.store import run_dir_for  # noqa: F401 - re-exported: callers know it here
+from stopover.store import atomic_write_text, run_dir_for, storage_errors
 from stopover.tasks import get_task
 
 # Strategies that rank the pool by its diversity profiles (computed before the sets exist).
@@ -139,6 +138,18 @@ def oracle_cells(cfg: RunConfig, run_dir: Path) -> list[Cell]:
             out.extend(Cell(chosen.strategy, chosen.name, tuple(chosen.tasks), chosen.budget, seed, target, True)
                        for seed in cfg.seeds)
     return out
+
+
+def prepare_run_dir(cfg: RunConfig) -> Path:
+    """Create the run directory and write the run's resolved config.yaml into it."""
+    run_dir = run_dir_for(cfg)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
+    except OSError as err:
+        raise ConfigError(f"output_dir {cfg.output_dir}: cannot write there ({err.strerror}); "
+                          "choose a writable output_dir=...") from None
+    return run_dir
 
 
 def prune_models(pipe: RunContext, grid_cells: list[Cell]) -> int:

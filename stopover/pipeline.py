@@ -28,13 +28,11 @@ from stopover.store import ResultRow, Stage, atomic_write_text, record_rows
 from stopover.tasks import get_task
 
 Pipeline = RunContext  # the name earlier callers use for the per-run state
-__all__ = ["Pipeline", "RunContext", "cell_specs", "evaluate", "example_texts", "holdout_half", "intermediate",
-           "record_cell", "record_rows", "run_cell", "target"]
+__all__ = ["Pipeline", "cell_specs", "evaluate", "example_texts", "holdout_half", "intermediate", "record_rows",
+           "run_cell", "target"]
 
 
-class CellLike(Protocol):
-    """What `run_cell` reads of a grid cell (stopover.grid.Cell)."""
-
+class CellLike(Protocol):  # what `run_cell` reads of a grid cell (stopover.grid.Cell)
     strategy: str
     intermediate: str
     tasks: tuple[str, ...]
@@ -49,7 +47,7 @@ def intermediate(run: RunContext, spec: StageSpec) -> Stage:
     stage = run.stage(spec)
     if spec.kind == "pretrained":
         return stage
-    return run._run(stage, spec.identity(), lambda: _train_intermediate(run, spec, stage))
+    return run.run_stage(stage, spec, lambda: _write_info(stage, _train_intermediate(run, spec, stage)))
 
 
 def _train_intermediate(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
@@ -58,7 +56,7 @@ def _train_intermediate(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
     run.fresh = None  # free the last target model before loading more
     base = run.model_path()
     seed = int(spec.seed or 0)
-    _record_sources(run, stage, spec.tasks)
+    run.record_sources(stage, spec.tasks)
     info: dict[str, Any] = {"tasks": {}}
     if spec.schedule is not None:  # mixed multi-task
         model, result = _fit_mixed(run, spec, base, stage)
@@ -91,14 +89,14 @@ def _train_intermediate(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
 def target(run: RunContext, spec: StageSpec) -> Stage:
     """Train the target task on English (its own data or its train_task's) from the parent's encoder."""
     stage = run.stage(spec)
-    return run._run(stage, spec.identity(), lambda: _train_target(run, spec, stage))
+    return run.run_stage(stage, spec, lambda: _write_info(stage, _train_target(run, spec, stage)))
 
 
 def _train_target(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
     from stopover.models import save_model
 
     run.fresh = None  # the previous target's model is no longer needed: free it before loading
-    _record_sources(run, stage, (spec.train_task or spec.task, spec.dev_task or spec.task))
+    run.record_sources(stage, (spec.train_task or spec.task, spec.dev_task or spec.task))
     parent = stage.parent
     assert parent is not None and spec.train_task is not None
     encoder = str(parent.encoder_dir) if parent.kind != "pretrained" else run.model_path()
@@ -123,7 +121,7 @@ def _train_target(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
 def evaluate(run: RunContext, spec: StageSpec) -> tuple[Stage, dict[str, dict[str, float]]]:
     """Zero-shot scores of the parent's model on the test split of every language."""
     stage = run.stage(spec)
-    run._run(stage, spec.identity(), lambda: _evaluate(run, spec, stage))
+    run.run_stage(stage, spec, lambda: _write_info(stage, _evaluate(run, spec, stage)))
     return stage, json.loads((stage.dir / "scores.json").read_text(encoding="utf-8"))
 
 
@@ -133,7 +131,7 @@ def _evaluate(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
 
     task = get_task(spec.task)
     fmt = get_format(task.format)
-    _record_sources(run, stage, spec.tasks)
+    run.record_sources(stage, spec.tasks)
     assert stage.parent is not None
     model, tokenizer = _load_for_eval(run, task, fmt, stage.parent)
     ecfg = spec.eval_config()
@@ -177,19 +175,18 @@ def _load_for_eval(run: RunContext, task: Any, fmt: Any, parent: Stage) -> tuple
 
 
 # ----------------------------------------------------------------------- training glue
-def _record_sources(run: RunContext, stage: Stage, tasks: tuple[str, ...]) -> None:
-    """`sources.json`: where each (language, split) a stage may read comes from (file, hub@commit)."""
-    atomic_write_text(stage.dir / "sources.json", json.dumps(
-        {t: run.data(t).sources for t in dict.fromkeys(tasks)}, indent=2, sort_keys=True))
+def _write_info(stage: Stage, info: dict) -> None:
+    """The stage's record (`stage.json`: steps, dev scores, precision), before its DONE marker."""
+    atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
 
 
-def _primary(task: str) -> str:
+def _primary(task: str) -> str:  # the task's headline metric
     from stopover.metrics import PRIMARY_METRIC
 
     return PRIMARY_METRIC[get_task(task).metric]
 
 
-def _dev(run: RunContext, task: str, limit: int | None) -> list[dict]:
+def _dev(run: RunContext, task: str, limit: int | None) -> list[dict]:  # English dev examples, if any
     try:
         return run.examples(task, "dev", "eng", limit=limit)
     except DataError:

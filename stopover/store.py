@@ -245,21 +245,6 @@ def run_dir_for(cfg: Any) -> Path:
     return run_dir
 
 
-def prepare_run_dir(cfg: Any) -> Path:
-    """Create the run directory and write the run's resolved config.yaml into it."""
-    from stopover.config import to_yaml
-    from stopover.errors import ConfigError
-
-    run_dir = run_dir_for(cfg)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
-    except OSError as err:
-        raise ConfigError(f"output_dir {cfg.output_dir}: cannot write there ({err.strerror}); "
-                          "choose a writable output_dir=...") from None
-    return run_dir
-
-
 @dataclass(frozen=True)
 class Stage:
     """A stage's place in a run directory: `stages/<hash>/`."""
@@ -297,7 +282,8 @@ def stage_at(run_dir: Path, kind: str, stage_hash: str, parent: Stage | None = N
 def run_stage(stage: Stage, identity: dict[str, Any], body: Any) -> bool:
     """Run `body()` for `stage` once; True if it ran here. Skipped when DONE, locked against other
     workers; `identity` is written as the stage's config.yaml (it hashes to the stage's name), the
-    body's info dict as stage.json, then the DONE marker, last. A failure leaves a one-line FAILED
+    body's info dict (if it returns one rather than writing `stage.json` itself) as stage.json, then
+    the DONE marker, last. A failure leaves a one-line FAILED
     file (for `stopover status`) and no DONE marker, so the next invocation runs the stage again."""
     from stopover.config import to_yaml
 
@@ -311,7 +297,8 @@ def run_stage(stage: Stage, identity: dict[str, Any], body: Any) -> bool:
         (stage.dir / FAILED_MARKER).unlink(missing_ok=True)
         try:
             info = body()
-            atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
+            if info is not None:
+                atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
         except BaseException as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             try:
