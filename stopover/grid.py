@@ -42,7 +42,7 @@ class Cell:
     reference: bool = False
 
 
-def _needs_diversity(strategies: tuple[Any, ...]) -> bool:
+def needs_diversity(strategies: tuple[Any, ...]) -> bool:
     return any(parse_spec(spec)[0] in PROFILE_STRATEGIES for spec in strategies)
 
 
@@ -89,11 +89,11 @@ def intermediate_sets(cfg: RunConfig, pipe: RunContext | None = None, *, profile
     if budget is None and cfg.intermediate.max_examples:
         budget = cfg.selection.k * cfg.intermediate.max_examples
     composite = union = measures = None
-    placeholder = bool(cfg.pool) and _needs_diversity(cfg.strategies) and not profiles
+    placeholder = bool(cfg.pool) and needs_diversity(cfg.strategies) and not profiles
     if placeholder:  # equal scores: the first k pool tasks stand in for the unknown choice
         composite = {name: 0.0 for name in cfg.pool}
         union = lambda tasks: float(len(tasks))  # noqa: E731
-    elif cfg.pool and _needs_diversity(cfg.strategies):
+    elif cfg.pool and needs_diversity(cfg.strategies):
         measures, composite, union = _diversity_profiles(cfg, pipe)
     ctx = SelectionContext(pool=tuple(cfg.pool), k=min(cfg.selection.k, max(1, len(cfg.pool))),
                            seed=0, draws=cfg.selection.draws, budget=budget, composite=composite,
@@ -121,9 +121,10 @@ def cells(cfg: RunConfig, sets: list[Any]) -> list[Cell]:
             for iset in sets for seed in cfg.seeds for target in cfg.targets]
 
 
-def oracle_cells(cfg: RunConfig, run_dir: Path) -> list[Cell]:
+def oracle_cells(cfg: RunConfig, run_dir: Path, grid_cells: tuple[Cell, ...] | list[Cell] = ()) -> list[Cell]:
     """The oracle's cells, one set per target: the set whose target stage scored best on English dev
-    (mean over seeds) among those already finished in this run; none before any finished."""
+    (mean over seeds) among those already finished in this run; none before any finished. The
+    chosen set keeps the budget it had in `grid_cells`, so its stages are re-used, not retrained."""
     if not any(parse_spec(s)[0] == ORACLE for s in cfg.strategies) or not (run_dir / "results.jsonl").exists():
         return []
     from stopover.selection import dev_scores_from_results
@@ -135,7 +136,9 @@ def oracle_cells(cfg: RunConfig, run_dir: Path) -> list[Cell]:
         dev = dev_scores_from_results(rows, target)
         if dev:
             (chosen,) = intermediate_sets(dataclasses.replace(cfg, strategies=(ORACLE,)), dev_scores=dev)
-            out.extend(Cell(chosen.strategy, chosen.name, tuple(chosen.tasks), chosen.budget, seed, target, True)
+            budget = next((c.budget for c in grid_cells if c.intermediate == chosen.name and c.target == target),
+                          chosen.budget)
+            out.extend(Cell(chosen.strategy, chosen.name, tuple(chosen.tasks), budget, seed, target, True)
                        for seed in cfg.seeds)
     return out
 
@@ -224,7 +227,7 @@ def _run_grid(cfg: RunConfig, run_dir: Path, *, progress: Any, log: Callable[[st
         sets = intermediate_sets(cfg, pipe)
     grid_cells = cells(cfg, sets)
     _run_cells(cfg, run_dir, pipe, grid_cells, log)
-    extra = [c for c in oracle_cells(cfg, run_dir) if c not in grid_cells]
+    extra = [c for c in oracle_cells(cfg, run_dir, grid_cells) if c not in grid_cells]
     if extra:  # the oracle's sets were trained above: this re-uses their stages and records its rows
         _run_cells(cfg, run_dir, pipe, extra, log)
         grid_cells += extra

@@ -20,7 +20,7 @@ from typing import Any
 from stopover.config import RunConfig
 from stopover.context import RunContext
 from stopover.errors import StopoverError
-from stopover.grid import PLACEHOLDER, _needs_diversity, cells, intermediate_sets
+from stopover.grid import PLACEHOLDER, cells, intermediate_sets, needs_diversity
 from stopover.pipeline import cell_specs
 from stopover.sources import MIRROR_ENV, TaskData
 from stopover.store import run_dir_for
@@ -117,7 +117,7 @@ def plan(cfg: RunConfig, *, hub: bool = False) -> Plan:
 
 
 def _plan(cfg: RunConfig, run_dir: Path, hub: bool) -> Plan:
-    run = RunContext(cfg, run_dir)
+    run = RunContext(cfg, run_dir, resolve_hub=hub)
     stages: dict[str, PlannedStage] = {}
     loadable = hub or bool(os.environ.get(MIRROR_ENV))
 
@@ -167,7 +167,7 @@ def _plan(cfg: RunConfig, run_dir: Path, hub: bool) -> Plan:
                                                            positions=positions, published=published))
         entry.cells += 1
 
-    needs_profiles = bool(cfg.pool) and _needs_diversity(cfg.strategies)
+    needs_profiles = bool(cfg.pool) and needs_diversity(cfg.strategies)
     profiles = not needs_profiles or all(here(run.data(t), "train") for t in cfg.pool)
     sets = intermediate_sets(cfg, run, profiles=profiles)
     grid_cells = cells(cfg, sets)
@@ -240,7 +240,7 @@ def planned_status(run_dir: Path) -> list[dict[str, Any]]:
     from stopover.grid import oracle_cells
 
     grid_cells = cells(cfg, intermediate_sets(cfg, run))
-    grid_cells += [c for c in oracle_cells(cfg, run_dir) if c not in grid_cells]
+    grid_cells += [c for c in oracle_cells(cfg, run_dir, grid_cells) if c not in grid_cells]
     rows: dict[str, dict[str, Any]] = {}
     for cell in grid_cells:
         inter, model, ev = cell_specs(run, cell)

@@ -211,8 +211,13 @@ class TaskData:
     def revision_read(self, language: str, split: str) -> str | None:
         """`<hub id>@<commit or revision>` when (language, split) is read from the Hub or a mirror, else None
         (local files are identified by their content hashes in the stage identity)."""
-        where = self.where(language, split)
-        return where.split(":", 1)[1] if where.startswith(("hub:", "mirror:")) else None
+        if self.parts and split == "train":
+            return None  # a union: its parts' rows say where they came from
+        if self.eval_data is not None and split != "train":
+            return self.eval_data.revision_read(language, split)
+        if self.hub is None or self.directory is not None or self.mapped_file(language, split) is not False:
+            return None
+        return f"{self.hub.path}@{self.hub.commit or self.hub.revision}"
 
     def load(self, split: str, language: str) -> list[dict]:
         """Canonical examples of (split, language), from the one source resolved for it."""
@@ -246,9 +251,6 @@ class TaskData:
         """What identifies the data a stage reads: file contents, or Hub id + revision (+ commit served,
         + mirror contents). An intermediate stage's training files are those of `train_languages`
         (`target`: English)."""
-        return self._fingerprint(splits, languages, target)
-
-    def _fingerprint(self, splits: tuple[str, ...], languages: tuple[str, ...], target: bool) -> dict:
         task = self.declaration
         files: dict[str, str | None] = {}
         for split in splits:
@@ -269,7 +271,7 @@ class TaskData:
                 elif mapped is None:
                     files[f"{lang}/{split}"] = None  # mapped to null: no such split
         return {"task": task.name, "files": files, "hub": None if self.hub is None else self.hub.key(),
-                "union": [p._fingerprint(splits, languages, False) for p in self.parts] or None}
+                "union": [p.fingerprint(splits, languages) for p in self.parts] or None}
 
     @cached_property
     def sources(self) -> dict[str, str]:

@@ -127,6 +127,18 @@ def test_predictions_run_in_the_evaluation_precision(tmp_path, monkeypatch, requ
     assert pipe.eval_precision(torch.nn.Linear(2, 2))[0] == ("bf16" if autocast_on else "fp32")
 
 
+def test_the_oracle_is_reachable_from_a_config(tmp_path):
+    cfg = tiny_config(tmp_path, strategies=["none", {"explicit": ["mnli"]}, "oracle"])
+    run_dir, pipe = run_grid(cfg)
+    rows = read_results(run_dir)
+    dev = {r.intermediate: r for r in rows if r.stage == "target" and r.split == "dev"}
+    assert set(dev) == {"none", "mnli"} and all(r.n == 24 for r in dev.values())  # the English dev size
+    best = min(dev.values(), key=lambda r: (-r.value, r.intermediate)).intermediate  # ties: first name
+    oracle = [r for r in rows if r.strategy == "oracle" and r.primary]
+    assert {(r.intermediate, r.language) for r in oracle} == {(best, lang) for lang in LANGS}
+    assert len(pipe.trained) == 5  # the oracle re-uses the stages of the set it chose
+
+
 # The first target-training losses of the tiny grid below (fixed seed, generated data), pinned so that
 # a refactor of the stages, the training glue or the data path cannot change training unnoticed.
 PINNED_LOSSES = [1.0939088, 1.0851455, 1.1075575, 1.0685606]
