@@ -1,10 +1,15 @@
-"""Run directories, the tidy results file and completion markers.
+"""Run directories, stage bookkeeping, the tidy results file and storage errors.
 
-A run directory holds one sub-directory per stage (`stages/<hash>/`) with the
-stage's resolved config, outputs and a `DONE` marker written last and
-atomically; and `results.jsonl`, one JSON object per line with the schema of
+A run directory (`run_dir_for`) holds one sub-directory per stage
+(`stages/<hash>/`, a `Stage`) with the stage's identity (`config.yaml`), its
+record (`stage.json`), outputs, and a `DONE` marker written last and
+atomically; `run_stage` runs a stage's body once under the stage's lock and
+leaves a one-line `FAILED` file when it fails (`stage_state` reads them back
+for `stopover status`); `storage_errors` turns a full disk into a one-line
+`StorageError`. And `results.jsonl`, one JSON object per line with the schema of
 `ResultRow` (documented in docs/results.md). Rows are appended under a file
-lock so that concurrent workers never tear the file; a torn last line left by
+lock so that concurrent workers never tear the file, and `record_rows` never
+writes a row twice; a torn last line left by
 a killed writer is skipped with a warning when read, never fatal.
 """
 

@@ -138,6 +138,13 @@ def test_the_oracle_is_reachable_from_a_config(tmp_path):
     assert {(r.intermediate, r.language) for r in oracle} == {(best, lang) for lang in LANGS}
     assert len(pipe.trained) == 5  # the oracle re-uses the stages of the set it chose
 
+    from stopover.plan import planned_status  # what `stopover status` shows: the saved config, expanded
+
+    status = planned_status(run_dir)
+    assert len(status) == 5 and {r["state"] for r in status} == {"done"}
+    evals = {r["intermediate"]: r for r in status if r["kind"] == "eval"}
+    assert "oracle" in evals[best]["strategy"] and evals[best]["target"] == "xnli" and evals[best]["seed"] == 0
+
 
 # The first target-training losses of the tiny grid below (fixed seed, generated data), pinned so that
 # a refactor of the stages, the training glue or the data path cannot change training unnoticed.
