@@ -96,3 +96,10 @@ def test_subset_and_holdout_rules():
     assert len(sampled) == 4 and sampled == sorted(sampled, key=rows.index) and subset(rows, 4, 0) == sampled
     assert {holdout_half(r) for r in rows} == {0, 1}
     assert holdout_half({"context": "p", "question": "a"}) == holdout_half({"context": "p", "question": "b"})
+
+
+def test_hub_commits_are_resolved_only_online(monkeypatch):
+    from stopover.sources import resolve_commit
+
+    assert resolve_commit("google/xtreme", "c" * 40) == "c" * 40  # a commit is what it says
+    assert resolve_commit("google/xtreme", "main") is None  # offline (the tests): never asked
