@@ -24,12 +24,11 @@ def run_demo(*, quick: bool = False, overrides: list[str] | None = None, progres
              log: Any = lambda m: None) -> tuple[Path, Path, float, int]:
     """Run the demo grid and write the report; returns (run dir, report path, seconds, stages run)."""
     from stopover.config import load_config
-    from stopover.grid import run_grid, write_typology_tables
+    from stopover.grid import run_grid
     from stopover.report import write_report
 
     start = time.perf_counter()
     cfg = load_config(demo_config_path(quick), overrides)
-    run_dir, pipe = run_grid(cfg, progress=progress, log=log)
-    write_typology_tables(cfg, run_dir)
+    run_dir, pipe = run_grid(cfg, progress=progress, log=log)  # ends by writing the typology tables
     report = write_report(run_dir)
     return run_dir, Path(report), time.perf_counter() - start, len(pipe.trained)

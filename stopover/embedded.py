@@ -230,7 +230,7 @@ def _tensor(data: bytes, entries: dict[str, TensorEntry], name: str, shape: tupl
 
 
 def state_dict_from_file(data: bytes, header: Header, entries: dict[str, TensorEntry], path: Path) -> dict:
-    """numpy float32 arrays keyed as `XLMRobertaModel` (without pooler) expects them."""
+    """Numpy float32 arrays keyed as `XLMRobertaModel` (without pooler) expects them."""
     import numpy as np
 
     h, ff = header.hidden, header.ff

@@ -86,8 +86,9 @@ def stage_cells(run_dir: Path) -> dict[str, list[str]]:
 def export_xtreme(run_dir: str | Path, out_dir: str | Path) -> Exported:
     """Write every finished evaluation stage's predictions (and gold labels) in XTREME's layout."""
     from stopover.formats import get_format
-    from stopover.predictions import atomic_write, read_predictions, stage_predictions
+    from stopover.predictions import read_predictions, stage_predictions
     from stopover.store import DONE_MARKER, STAGES_DIR
+    from stopover.store import atomic_write_text as atomic_write
     from stopover.tasks import get_task
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)

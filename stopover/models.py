@@ -372,3 +372,77 @@ def load_encoder(path: str):
         return load_pretrained(AutoModel, path, "a model", add_pooling_layer=False)
     except TypeError:
         return load_pretrained(AutoModel, path, "a model")
+
+
+from typing import TYPE_CHECKING  # noqa: E402 - appended section: its own imports
+
+if TYPE_CHECKING:
+    from typing import Callable
+
+
+class TokenizerCache:
+    """Tokenizers loaded once per run.
+
+    Every stage saves its parent's tokenizer unchanged (so that each saved model directory
+    is usable on its own), so inside a run's stages every tokenizer is the base model's: one
+    object serves them all. Loading a copy per stage instead would cost seconds each (XLM-R's
+    250k pieces) and keep ~100 MB alive per stage. `stages_dir` is the run's stage root and
+    `base` returns the base model's path (called only when a stage path is asked for).
+    """
+
+    def __init__(self, stages_dir: Path, base: Callable[[], str]) -> None:
+        self.stages_dir = stages_dir
+        self.base = base
+        self._loaded: dict[str, object] = {}
+
+    def get(self, path: str):
+        if Path(path).exists() and Path(path).resolve().is_relative_to(self.stages_dir.resolve()):
+            path = self.base()
+        key = str(Path(path).resolve()) if Path(path).exists() else path
+        if key not in self._loaded:
+            self._loaded[key] = load_tokenizer(path)
+        return self._loaded[key]
+
+
+def _saving(out: Path, save: Callable[[Path], None]) -> None:
+    """Write a model directory through a temporary sibling renamed into place, so a killed or
+    failed save never leaves a half-written directory where a finished one is expected. A full
+    disk (an OSError, or safetensors' own error type) is a StorageError naming the directory.
+    Files get the umask's mode: safetensors creates them 0600, which collaborators cannot read.
+    """
+    from stopover.store import respect_umask
+
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with writing(out):
+            save(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    respect_umask(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+def save_encoder(model, tokenizer, out: Path, done: dict[str, object] | None = None) -> None:
+    """Save only the encoder of `model` (heads never carry over) with `tokenizer`, into `out`.
+    `done`: {task: record} markers (`.done-<task>`) of the tasks trained into this encoder, written
+    inside the new directory so that the encoder on disk and its markers always agree.
+    """
+    def save(tmp: Path) -> None:
+        model.base_model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for name, record in (done or {}).items():
+            (tmp / f".done-{name}").write_text(json.dumps(record), encoding="utf-8")
+
+    _saving(out, save)
+
+
+def save_model(model, tokenizer, out: Path) -> None:
+    """Save a whole task model (encoder and head) with its tokenizer into `out`."""
+    def save(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    _saving(out, save)

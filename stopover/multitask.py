@@ -81,3 +81,46 @@ def mixed_batch_plan(task_of: list[str], lengths: list[int], batch_size: int, sa
         return out
 
     return per_epoch, plan
+
+
+def fit_mixed(parts: list[tuple[str, Any, Any, list[dict]]], encoder_path: str, tokenizer: Any, cfg: Any,
+              sampling: str, temperature: float, *, seed: int,
+              dev_score: Callable[[MultiTaskModel], float] | None, progress: Any = None,
+              description: str = "mixed", checkpoint_dir: Any = None, checkpoint_every: int = 0):
+    """Train one shared encoder with a head per task on mixed single-task batches.
+
+    `parts`: (name, task, format, features) per task, in the set's order. The heads are built
+    in that order right after seeding, so a seed gives the same initial heads however the
+    features were obtained. Returns (MultiTaskModel, TrainResult).
+    """
+    from stopover.device import default_device
+    from stopover.train import seed_everything, train
+
+    seed_everything(seed)
+    models: dict[str, torch.nn.Module] = {}
+    for name, task, fmt, _ in parts:
+        model_t = fmt.build_model(encoder_path, task).to(default_device())
+        if models:  # share the first task's encoder now, so each further copy is freed at once
+            first = next(iter(models.values()))
+            setattr(model_t, model_t.base_model_prefix, getattr(first, first.base_model_prefix))
+        models[name] = model_t
+    model = MultiTaskModel(models)
+    collators = {name: fmt.collate for name, _, fmt, _ in parts}
+    feats: list[dict] = []
+    task_of: list[str] = []
+    for name, _, _, part in parts:
+        for f in part:
+            f["task"] = name
+        feats.extend(part)
+        task_of.extend([name] * len(part))
+
+    def collate(batch: list[dict]) -> dict:
+        name = batch[0]["task"]  # the batch plan never mixes tasks within a batch
+        return {"task": name, **collators[name](batch, tokenizer)}
+
+    lengths = [len(f["input_ids"]) for f in feats]
+    plan = mixed_batch_plan(task_of, lengths, cfg.batch_size, sampling, temperature)
+    result = train(model, feats, collate, cfg, seed=seed, dev_score=dev_score, progress=progress,
+                   description=description, batch_plan=plan, checkpoint_dir=checkpoint_dir,
+                   checkpoint_every=checkpoint_every)
+    return model, result

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from stopover.errors import DataError
+from stopover.store import atomic_write_text
 
 PREDICTIONS_DIR = "predictions"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
@@ -97,14 +96,6 @@ def predictions_path(stage_dir: str | Path, task_name: str, language: str) -> Pa
             / f"{_check_name('language', language)}.jsonl")
 
 
-def _current_umask() -> int:
-    # os.umask can only be read by setting it; set it straight back. mkstemp creates files
-    # 0600 whatever the umask, so the final mode is applied by hand as open() would.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_predictions(stage_dir: str | Path, task_name: str, language: str,
                       records: list[dict[str, Any]]) -> Path:
     """Write one language's records atomically (temp file + rename); returns the file's path.
@@ -123,25 +114,8 @@ def write_predictions(stage_dir: str | Path, task_name: str, language: str,
         except (TypeError, ValueError) as err:
             raise DataError(f"predictions for {task_name}/{language}: record {n} is not JSON ({err}); "
                             "records hold str, int, float, bool, None, lists and dicts only") from None
-    atomic_write(path, "".join(line + "\n" for line in lines))
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
     return path
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temp file and a rename, with the mode the umask gives."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def read_predictions(stage_dir: str | Path, task_name: str, language: str) -> list[dict[str, Any]]:

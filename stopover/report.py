@@ -34,7 +34,7 @@ import pandas as pd
 
 from stopover import __version__
 from stopover.analysis import CONFIG_FILE, Analysis, analyze
-from stopover.store import atomic_write_text
+from stopover.store import atomic_write_text, file_mode
 
 REPORT_FILE = "report.html"
 TABLES_DIR = "tables"
@@ -117,6 +117,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())  # mkstemp's 0600 would hide plots from collaborators
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

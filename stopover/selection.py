@@ -148,7 +148,8 @@ def strategy(name: str, *, needs_pool: bool = True, post_hoc: bool = False) -> C
     """Register `fn(ctx, **options) -> list[IntermediateSet]` as the strategy `name`.
 
     `needs_pool=False`: the strategy works without a task pool (`none`, `explicit`);
-    `post_hoc=True`: it is chosen from finished runs (`oracle`), so a grid config may not list it.
+    `post_hoc=True`: it is chosen from the other cells' finished English dev scores (`oracle`), so the
+    grid expands it after those cells have run (stopover.grid).
     """
     def wrap(fn: Strategy) -> Strategy:
         STRATEGIES[name] = fn
@@ -436,9 +437,6 @@ def validate_strategies(cfg: Any, where: str = "config") -> None:
         if bad:
             raise ConfigError(f"{at}: strategy {name!r} has no option(s) {', '.join(bad)}; "
                               f"its options: {', '.join(params) or 'none'}")
-        if name in POST_HOC:
-            raise ConfigError(f"{at}: strategy {name!r} is chosen after the runs, from their English dev "
-                              "scores (stopover.selection.select_oracle); it trains nothing in a grid: remove it")
         if name not in POOL_FREE and not pool:
             raise ConfigError(f"{at}: strategy {name!r} chooses from the task pool, but the pool is empty; "
                               "list intermediate tasks in pool: [...] (or use none / explicit)")

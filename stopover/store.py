@@ -1,23 +1,30 @@
-"""Run directories, the tidy results file and completion markers.
+"""Run directories, stage bookkeeping, the tidy results file and storage errors.
 
-A run directory holds one sub-directory per stage (`stages/<hash>/`) with the
-stage's resolved config, outputs and a `DONE` marker written last and
-atomically; and `results.jsonl`, one JSON object per line with the schema of
+A run directory (`run_dir_for`) holds one sub-directory per stage
+(`stages/<hash>/`, a `Stage`) with the stage's identity (`config.yaml`), its
+record (`stage.json`), outputs, and a `DONE` marker written last and
+atomically; `run_stage` runs a stage's body once under the stage's lock and
+leaves a one-line `FAILED` file when it fails (`stage_state` reads them back
+for `stopover status`); `storage_errors` turns a full disk into a one-line
+`StorageError`. And `results.jsonl`, one JSON object per line with the schema of
 `ResultRow` (documented in docs/results.md). Rows are appended under a file
-lock so that concurrent workers never tear the file; a torn last line left by
+lock so that concurrent workers never tear the file, and `record_rows` never
+writes a row twice; a torn last line left by
 a killed writer is skipped with a warning when read, never fatal.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from filelock import FileLock
 
@@ -229,15 +236,32 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def stage_status(run_dir: Path) -> list[dict[str, Any]]:
-    """done / running / failed / pending for every stage directory of a run.
+def stage_state(stage_dir: Path) -> tuple[str, str]:
+    """(state, reason) of one stage directory: done / running / failed / pending.
 
     running = another process holds the stage's lock; failed = a FAILED file
-    with the one-line reason and no DONE marker; pending = started, not finished
-    (e.g. a killed worker: the next run resumes it).
+    with the one-line reason and no DONE marker; pending = not started, or started
+    and not finished (e.g. a killed worker: the next run resumes it).
     """
+    from filelock import Timeout
+
+    if (stage_dir / DONE_MARKER).exists():
+        return "done", ""
+    if not stage_dir.is_dir():
+        return "pending", ""
+    try:
+        with FileLock(str(stage_dir / ".lock"), timeout=0):
+            pass
+    except Timeout:
+        return "running", ""
+    if (stage_dir / FAILED_MARKER).exists():
+        return "failed", (stage_dir / FAILED_MARKER).read_text(encoding="utf-8").strip()
+    return "pending", ""
+
+
+def stage_status(run_dir: Path) -> list[dict[str, Any]]:
+    """Done / running / failed / pending for every stage directory of a run (see `stage_state`)."""
     import yaml
-    from filelock import FileLock, Timeout
 
     out = []
     stages = run_dir / STAGES_DIR
@@ -247,19 +271,130 @@ def stage_status(run_dir: Path) -> list[dict[str, Any]]:
         identity = {}
         if (d / "config.yaml").exists():
             identity = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) or {}
-        state, reason = "pending", ""
-        if (d / DONE_MARKER).exists():
-            state = "done"
-        else:
-            try:
-                with FileLock(str(d / ".lock"), timeout=0):
-                    pass
-            except Timeout:
-                state = "running"
-            else:
-                if (d / FAILED_MARKER).exists():
-                    state, reason = "failed", (d / FAILED_MARKER).read_text(encoding="utf-8").strip()
+        state, reason = stage_state(d)
         label = identity.get("task") or "+".join(identity.get("tasks", [])) or "?"
         out.append({"stage": d.name, "kind": identity.get("kind", "?"), "task": label,
                     "seed": identity.get("seed", ""), "state": state, "reason": reason})
     return out
+
+
+# --------------------------------------------------------------------------- run directories and stages
+
+
+def run_dir_for(cfg: Any) -> Path:
+    """`<output_dir>/<name>` of a RunConfig, refusing names that would write outside output_dir."""
+    from stopover.errors import ConfigError
+
+    root = Path(cfg.output_dir).expanduser()
+    run_dir = (root / cfg.name).resolve()
+    if root.resolve() not in run_dir.parents:
+        raise ConfigError(f"run name {cfg.name!r} would write outside output_dir {root}")
+    return run_dir
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage's place in a run directory: `stages/<hash>/`."""
+
+    kind: str  # pretrained | intermediate | target | eval
+    hash: str
+    dir: Path
+    parent: "Stage | None" = None
+
+    @property
+    def done(self) -> bool:
+        """Finished, with its outputs still on disk (`keep_models: false` prunes model weights
+        once every evaluation that needs them is done; such a stage re-runs only if needed).
+        """
+        if not (self.dir / DONE_MARKER).exists():
+            return False
+        if self.kind == "intermediate":
+            return self.encoder_dir.is_dir()
+        if self.kind == "target":
+            return self.model_dir.is_dir()
+        return True
+
+    @property
+    def encoder_dir(self) -> Path:
+        return self.dir / "encoder"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.dir / "model"
+
+
+def stage_at(run_dir: Path, kind: str, stage_hash: str, parent: Stage | None = None) -> Stage:
+    return Stage(kind, stage_hash, run_dir / STAGES_DIR / stage_hash, parent)
+
+
+def run_stage(stage: Stage, identity: dict[str, Any], body: Any) -> bool:
+    """Run `body()` for `stage` once; True if it ran here. Skipped when DONE, locked against other
+    workers; `identity` is written as the stage's config.yaml (it hashes to the stage's name), the
+    body's info dict (if it returns one rather than writing `stage.json` itself) as stage.json, then
+    the DONE marker, last. A failure leaves a one-line FAILED
+    file (for `stopover status`) and no DONE marker, so the next invocation runs the stage again.
+    """
+    from stopover.config import to_yaml
+
+    if stage.done:
+        return False
+    stage.dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(stage.dir / ".lock")):
+        if stage.done:  # another worker finished it while we waited
+            return False
+        atomic_write_text(stage.dir / "config.yaml", to_yaml(identity))
+        (stage.dir / FAILED_MARKER).unlink(missing_ok=True)
+        try:
+            info = body()
+            if info is not None:
+                atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
+        except BaseException as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            try:
+                atomic_write_text(stage.dir / FAILED_MARKER, f"{type(err).__name__}: {reason}\n")
+            except OSError:
+                pass  # e.g. the disk is full: the original error is the one to report
+            raise
+        atomic_write_text(stage.dir / DONE_MARKER, stage.hash + "\n")
+    return True
+
+
+def record_rows(run_dir: Path, rows: list[ResultRow]) -> int:
+    """Append rows whose (stage_hash, task, language, split, metric, seed, strategy, intermediate)
+    are not in results.jsonl yet; returns how many were added. Idempotent, so a stage that was
+    interrupted between recording and its DONE marker never duplicates rows.
+    """
+    path = run_dir / RESULTS_FILE
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    def key(r: ResultRow) -> tuple:
+        return (r.stage_hash, r.task, r.language, r.split, r.metric, r.seed, r.strategy, r.intermediate)
+
+    with FileLock(str(path) + ".record.lock"):
+        existing = {key(r) for r in read_results(path)} if path.exists() else set()
+        new = [r for r in rows if key(r) not in existing]
+        append_results(run_dir, new)
+    return len(new)
+
+
+# errno values that mean "this machine cannot store the run": the user can fix them, so they
+# are one-line errors; any other OSError is a bug and keeps its traceback.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+@contextmanager
+def storage_errors(run_dir: Path) -> Iterator[None]:
+    """Turn a full disk (or a lost permission) while a run writes into a one-line StorageError
+    naming the file or directory (a model being saved, a checkpoint, results.jsonl).
+    """
+    from stopover.errors import StorageError
+
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in _STORAGE_ERRNOS:
+            raise
+        where = err.filename or run_dir
+        raise StorageError(f"cannot write {where}: {err.strerror or os.strerror(err.errno)}; free disk space "
+                           "(or fix the permissions) and re-run the same command: finished stages are "
+                           "kept, the interrupted one starts again") from None

@@ -145,7 +145,8 @@ def _unusable_checkpoint(path: Path, reason: str) -> ModelError:
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """A resumable checkpoint, loaded weights-only: a file that holds code (or anything but tensors
-    and plain values) is refused before any of it runs."""
+    and plain values) is refused before any of it runs.
+    """
     import pickle
 
     try:
@@ -303,3 +304,29 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
         ckpt.unlink()  # the stage's outputs supersede it
     return TrainResult(steps=state.step, examples_seen=batches_done * cfg.batch_size, best_dev=state.best_dev,
                        history=state.history, precision=precision, note=note)
+
+
+def predict(fmt: Any, model: torch.nn.Module, features: list[dict], examples: list[dict], task: Any,
+            tokenizer: Any, precision: str, batch_size: int) -> list[Any]:
+    """`fmt.predict` under autocast in `precision` (as resolved for the model's device)."""
+    from stopover.precision import autocast
+
+    with autocast(precision, model_device(model).type):
+        return fmt.predict(model, features, examples, task, tokenizer, batch_size)
+
+
+def fit(fmt: Any, task: Any, encoder_path: str, features: list[dict], tokenizer: Any, cfg: TrainConfig, *,
+        seed: int, dev_score: Callable[[torch.nn.Module], float] | None, progress: Any = None,
+        description: str = "training", checkpoint_dir: Path | None = None,
+        checkpoint_every: int = 0) -> tuple[torch.nn.Module, TrainResult]:
+    """A fresh `fmt` head for `task` on the encoder at `encoder_path`, trained on `features`;
+    the head's initialisation depends on `seed`, so it is seeded before the model is built.
+    """
+    from stopover.device import default_device
+
+    seed_everything(seed)
+    model = fmt.build_model(encoder_path, task).to(default_device())
+    result = train(model, features, lambda b: fmt.collate(b, tokenizer), cfg, seed=seed, dev_score=dev_score,
+                   progress=progress, description=description, checkpoint_dir=checkpoint_dir,
+                   checkpoint_every=checkpoint_every)
+    return model, result

@@ -180,7 +180,6 @@ def grid(**kw):
                                                            r"measure; did you mean mtld"),
     (["diversity-topk"], {"diversity_measure": "vendy"}, r"selection.diversity_measure = 'vendy'"),
     ([{"name": "random-k", "budget": 5}], {}, r"strategy 'random-k' has no option\(s\) budget; its options: k, draws"),
-    (["oracle"], {}, r"strategy 'oracle' is chosen after the runs"),
 ])
 def test_strategies_are_validated_with_the_config(spec, selection, fragment):
     with pytest.raises(ConfigError, match=fragment):

@@ -1,5 +1,6 @@
 """`stopover plan CONFIG`: the expanded grid - distinct stages, which are done, examples to process,
-and an estimate of the GPU-hours still to spend (offline: nothing is downloaded or run)."""
+and an estimate of the GPU-hours still to spend (offline: nothing is downloaded or run).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu-throughput", type=float, default=None, metavar="POSITIONS_PER_S",
                         help="training throughput of one GPU in sequence positions per second, for the "
                              "GPU-hours estimate (default: an assumption for XLM-R large on one A100, "
-                             "see stopover.grid.GPU_TRAIN_TOKENS_PER_S); inference counts 3x faster")
+                             "see stopover.plan.GPU_TRAIN_TOKENS_PER_S); inference counts 3x faster")
     parser.add_argument("--hub", action="store_true",
                         help="count data that is not on this machine by loading it from the Hub "
                              "(downloads); by default such data counts at its published size or as unknown")
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from stopover.config import load_config
     from stopover.errors import ConfigError
-    from stopover.grid import GPU_INFERENCE_SPEEDUP, GPU_TRAIN_TOKENS_PER_S, gpu_hours, plan
+    from stopover.plan import GPU_INFERENCE_SPEEDUP, GPU_TRAIN_TOKENS_PER_S, gpu_hours, plan
 
     throughput = GPU_TRAIN_TOKENS_PER_S if args.gpu_throughput is None else args.gpu_throughput
     if throughput <= 0:

@@ -401,6 +401,14 @@ class RetrievalFormat:
 
     # ------------------------------------------------------------------ records
 
+    def for_evaluation(self, task: Any, model: Any, *, override: int | None = None,
+                       model_source: str | None = None) -> tuple[Any, dict[str, Any]]:
+        """(the task with its embedding layer fixed for `model`, {"layer": index}) for one evaluation
+        stage: the pipeline records the layer with the stage and in its results rows.
+        """
+        layer = retrieval_layer(model, task, override, model_source=model_source)
+        return with_layer(task, layer), {"layer": layer}
+
     def records(self, task, examples, predictions, language):
         from stopover.predictions import finite_or_none, side
 

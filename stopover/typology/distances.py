@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 
 from stopover.errors import ConfigError, LanguageError
+from stopover.store import file_mode
 from stopover.typology.codes import canonical
 from stopover.typology.distance import (
     BACKENDS,
@@ -86,6 +87,7 @@ def _write_cache(path: Path, langs: list[str], values: np.ndarray, done: np.ndar
                             note_a=np.array([k[0] for k in keys], dtype=str),
                             note_b=np.array([k[1] for k in keys], dtype=str),
                             note_text=np.array([notes[k] for k in keys], dtype=str))
+        os.chmod(tmp, file_mode())  # mkstemp creates 0600; a shared cache is read by others
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -333,7 +333,6 @@ CASES = [
     Case("unknown-diversity-measure", override("pool=[mnli,qqp]", "strategies=[diversity-topk]",
                                                "selection.diversity_measure=entropy"),
          ("selection.diversity_measure = 'entropy'", "unknown diversity measure", "valid: composite")),
-    Case("oracle-in-a-grid", override("strategies=[oracle]"), ("strategy 'oracle' is chosen after the runs",)),
     Case("model-empty", override("model="), ("model is empty", "embedded:multilingual-e5-small")),
     Case("pool-only", override("targets=[]"), ("targets: give at least one target task",
                                                "the pool mnli only supplies intermediate tasks")),

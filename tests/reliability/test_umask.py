@@ -70,7 +70,7 @@ def tiny_grid(tmp_path: Path) -> Path:
 
 # Files whose writers are outside store.py: model weights (safetensors via save_pretrained, in
 # pipeline.py and models.py), plots (report.py's own mkstemp). They call `respect_umask` /
-# `file_mode` once wired; until then the strict xfail below records that they do not.
+# `file_mode` (models._saving, report._atomic_write_bytes).
 LIBRARY_WRITTEN = ("model.safetensors", ".png")
 
 
@@ -97,8 +97,6 @@ def test_run_directory_files_respect_the_umask(run_and_report):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="model weights and plots are written outside store.py; pipeline.py, "
-                                       "models.py and report.py call respect_umask/file_mode once wired")
 def test_model_weights_and_plots_respect_the_umask(run_and_report):
     files = [p for p in run_and_report.rglob("*") if p.is_file() and p.name.endswith(LIBRARY_WRITTEN)]
     assert files and all(mode(p) == 0o664 for p in files)

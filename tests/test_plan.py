@@ -1,0 +1,37 @@
+"""Planning: the same stages a run would make, counted without running or writing anything."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from stopover import tasks as task_registry
+from stopover.config import RunConfig, from_dict
+from stopover.plan import plan, published_train_size
+from tests.fixtures import write_nli_fixtures
+
+
+def test_plan_writes_no_run_directory(tmp_path):
+    data = write_nli_fixtures(tmp_path / "data", train=8, test=4)
+    cfg = from_dict(RunConfig, {"name": "p", "model": "xlm-roberta-large", "output_dir": str(tmp_path / "runs"),
+                                "data_dir": str(data), "pool": ["mnli"], "targets": ["xnli"],
+                                "strategies": ["none", "single"], "tasks": {"xnli": {"languages": ["eng", "deu"]}}})
+    planned = plan(cfg)
+    assert sorted(s.kind for s in planned.stages) == ["eval", "eval", "intermediate", "target", "target"]
+    assert {s.examples for s in planned.stages if s.kind == "eval"} == {8}  # 2 languages x 4
+    assert not (tmp_path / "runs").exists()
+
+
+def test_plan_of_a_lab_config_generates_its_data_elsewhere(tmp_path):
+    cfg = from_dict(RunConfig, {"name": "lab", "model": "xlm-roberta-large", "output_dir": str(tmp_path / "runs"),
+                                "pool": ["lab-nli"], "targets": ["lab-pos"], "strategies": ["none"],
+                                "lab": {"train": 12, "dev": 4, "test": 4, "variants": ["lab-deu"]}})
+    planned = plan(cfg)
+    assert {s.examples for s in planned.stages if s.kind == "eval"} == {8}  # eng + lab-deu, 4 each
+    assert not (tmp_path / "runs").exists()
+
+
+def test_published_sizes_come_from_the_task_first(monkeypatch):
+    assert published_train_size(task_registry.get_task("mnli")) == 392_702  # the published table
+    monkeypatch.setitem(task_registry._REGISTRY, "mnli",
+                        dataclasses.replace(task_registry.get_task("mnli"), published_train_size=1234))
+    assert published_train_size(task_registry.get_task("mnli")) == 1234

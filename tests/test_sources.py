@@ -1,0 +1,105 @@
+"""TaskData: one resolution of what a run reads per task, shared by the pipeline, plan and diversity."""
+
+from __future__ import annotations
+
+import pytest
+
+from stopover.config import RunConfig, from_dict
+from stopover.errors import DataError
+from stopover.sources import Reader, english_train_examples, holdout_half, subset, task_data
+from tests.fixtures import nli_rows, write_jsonl, write_nli_fixtures
+
+
+def _cfg(tmp_path, **over) -> RunConfig:
+    base = {"name": "s", "model": "xlm-roberta-large", "output_dir": str(tmp_path / "runs"), "targets": ["xnli"]}
+    base.update(over)
+    return from_dict(RunConfig, base)
+
+
+def test_train_and_dev_tasks_are_resolved_once(tmp_path):
+    cfg = _cfg(tmp_path, tasks={"xquad": {"train": {"max_length": 48}}})
+    xnli, xquad = task_data(cfg, "xnli"), task_data(cfg, "xquad")
+    assert (xnli.train_task, xnli.dev_task) == ("mnli", "xnli")  # XNLI has its own English dev split
+    assert (xquad.train_task, xquad.dev_task) == ("squad", "squad")  # XQuAD has only test: SQuAD's dev
+    assert xquad.eval_length == 48 and xnli.eval_length == cfg.evaluation.max_length
+
+
+def test_an_explicit_data_dir_is_never_completed_from_the_hub(tmp_path):
+    write_jsonl(tmp_path / "mnli" / "eng" / "train.jsonl", nli_rows("eng", 6, 1))
+    reader = Reader(_cfg(tmp_path, tasks={"mnli": {"data_dir": str(tmp_path / "mnli")}}))
+    assert len(reader.examples("mnli", "train")) == 6
+    assert reader.data("mnli").where("eng", "train").endswith("train.jsonl")
+    with pytest.raises(DataError, match=r"no dev file for task 'mnli'.*never completed from the Hub"):
+        reader.examples("mnli", "dev")
+
+
+def test_a_missing_data_dir_names_itself(tmp_path):
+    with pytest.raises(DataError, match="tasks.mnli.data_dir = .*nowhere: no such directory"):
+        task_data(_cfg(tmp_path, tasks={"mnli": {"data_dir": str(tmp_path / "nowhere")}}), "mnli")
+    with pytest.raises(DataError, match="data_dir = .*nowhere: no such directory"):
+        task_data(_cfg(tmp_path, data_dir=str(tmp_path / "nowhere")), "mnli")
+
+
+def test_anli_plus_reads_its_parts_from_their_data_dirs(tmp_path):
+    root = write_nli_fixtures(tmp_path / "data", train=8, test=4)
+    write_jsonl(root / "snli" / "eng" / "train.jsonl", nli_rows("eng", 5, 7))
+    write_jsonl(root / "anli" / "eng" / "train.jsonl", nli_rows("eng", 3, 8))
+    write_jsonl(root / "anli" / "eng" / "test.jsonl", nli_rows("eng", 2, 9))
+    reader = Reader(_cfg(tmp_path, data_dir=str(root)))
+    assert len(reader.train_examples("anli_plus")) == 3 + 8 + 5
+    assert len(reader.examples("anli_plus", "test")) == 2  # dev/test come from ANLI's own files
+    fingerprint = reader.data("anli_plus").fingerprint(("train",), ("eng",))
+    assert [part["task"] for part in fingerprint["union"]] == ["anli", "mnli", "snli"]
+    assert all(part["files"]["eng/train"] for part in fingerprint["union"])
+
+
+def test_diversity_profiling_reads_what_the_run_reads(tmp_path):
+    root = write_nli_fixtures(tmp_path / "data", train=8, test=4)
+    cfg = _cfg(tmp_path, data_dir=str(root))
+    assert english_train_examples(cfg, "mnli") == Reader(cfg).train_examples("mnli")
+
+
+def _mirror(tmp_path, commit: str | None):
+    repo = tmp_path / "mirror" / "Rowan" / "hellaswag"
+    (repo / "data").mkdir(parents=True)
+    (repo / "data" / "train.parquet").write_bytes(b"rows v1")
+    if commit:
+        meta = repo / ".cache" / "huggingface" / "download" / "data"
+        meta.mkdir(parents=True)
+        (meta / "train.parquet.metadata").write_text(f"{commit}\netag\n1700000000.0\n")
+    return repo
+
+
+def test_a_hub_mirror_is_hashed_and_its_commit_checked(tmp_path, monkeypatch):
+    from stopover.tasks import get_task
+
+    pinned = get_task("hellaswag").hub.revision
+    repo = _mirror(tmp_path, pinned)
+    monkeypatch.setenv("STOPOVER_HUB_MIRROR", str(tmp_path / "mirror"))
+    cfg = _cfg(tmp_path, targets=["xnli"], pool=["hellaswag"])
+    hub = task_data(cfg, "hellaswag").hub
+    assert hub.commit == pinned and hub.mirror_digest
+    first = task_data(cfg, "hellaswag").fingerprint(("train",), ("eng",))
+    (repo / "data" / "train.parquet").write_bytes(b"rows v2")  # a newer copy in the same place
+    assert task_data(cfg, "hellaswag").fingerprint(("train",), ("eng",)) != first
+    other = "f" * 40
+    (repo / ".cache" / "huggingface" / "download" / "data" / "train.parquet.metadata").write_text(f"{other}\n")
+    with pytest.raises(DataError, match=r"is commit ffffffffffff, but task 'hellaswag' is pinned to .*hf download"):
+        task_data(cfg, "hellaswag")
+    assert task_data(_cfg(tmp_path, tasks={"hellaswag": {"revision": other}}), "hellaswag").hub.commit == other
+
+
+def test_subset_and_holdout_rules():
+    rows = [{"text_a": f"s{i}"} for i in range(10)]
+    assert subset(rows, 3, None) == rows[:3]
+    sampled = subset(rows, 4, 0)
+    assert len(sampled) == 4 and sampled == sorted(sampled, key=rows.index) and subset(rows, 4, 0) == sampled
+    assert {holdout_half(r) for r in rows} == {0, 1}
+    assert holdout_half({"context": "p", "question": "a"}) == holdout_half({"context": "p", "question": "b"})
+
+
+def test_hub_commits_are_resolved_only_online(monkeypatch):
+    from stopover.sources import resolve_commit
+
+    assert resolve_commit("google/xtreme", "c" * 40) == "c" * 40  # a commit is what it says
+    assert resolve_commit("google/xtreme", "main") is None  # offline (the tests): never asked
