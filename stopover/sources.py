@@ -332,10 +332,13 @@ def task_data(cfg: RunConfig, task: Task | str, *, resolve_hub: bool = False) ->
     if source.data_dir:
         directory = str(Path(source.data_dir).expanduser())
         if not Path(directory).is_dir():
-            raise DataError(f"tasks.{task.name}.data_dir = {source.data_dir}: no such directory")
+            raise DataError(f"tasks.{task.name}.data_dir = {source.data_dir}: no such directory; fix the path "
+                            "(a config's relative paths start at the config file) or remove the key to "
+                            "read the task from the Hub")
     elif cfg.data_dir:
         if not Path(cfg.data_dir).expanduser().is_dir():
-            raise DataError(f"data_dir = {cfg.data_dir}: no such directory")
+            raise DataError(f"data_dir = {cfg.data_dir}: no such directory; fix the path (a config's relative "
+                            "paths start at the config file) or remove the key")
         path = Path(cfg.data_dir).expanduser() / task.name
         if path.is_dir():
             directory = str(path)
