@@ -26,7 +26,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import yaml
 
@@ -302,7 +302,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return from_dict(tp, value, where)
+        return from_dict(cast(type, tp), value, where)  # a type hint: a dataclass class, never an instance
     if origin is tuple:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             value = [value]  # a single value where a list is expected: accept it
@@ -374,7 +374,7 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
     for f in dataclasses.fields(obj):
         sub = getattr(obj, f.name)
         if dataclasses.is_dataclass(sub) and f.name not in kwargs:
-            sub.validate(f"{where}.{f.name}")
+            cast(Any, sub).validate(f"{where}.{f.name}")  # every config section defines validate()
     return obj
 
 

@@ -355,6 +355,8 @@ def load_examples(task: Task | str, split: str = "train", language: str = "eng",
             for part in union:
                 rows.extend(load_examples(part, "train", language, data_dir=None, revision=None))
         else:
+            if task.eval_from is None:  # a union task must say where its dev/test come from
+                raise DataError(f"task {task.name!r}: union_of without eval_from has no {split} split")
             rows = load_examples(task.eval_from, split, language)
         return rows[:limit] if limit else rows
     rows, where = None, ""

@@ -104,12 +104,13 @@ def export_xtreme(run_dir: str | Path, out_dir: str | Path) -> Exported:
         for task_name, language in stage_predictions(stage_dir):
             task = get_task(task_name)
             fmt = get_format(task.format)
-            if not hasattr(fmt, "xtreme_files"):
+            xtreme_files = getattr(fmt, "xtreme_files", None)  # optional: not in the Format protocol
+            if xtreme_files is None:
                 skipped.append(f"{stage_dir.name} {task_name}: format {task.format!r} has no XTREME layout")
                 continue
             folder, label_names = XTREME_TASKS.get(task_name, (task_name, True))
-            written = fmt.xtreme_files(task, read_predictions(stage_dir, task_name, language),
-                                       label_names=label_names)
+            written = xtreme_files(task, read_predictions(stage_dir, task_name, language),
+                                   label_names=label_names)
             name = f"test-{xtreme_language(language)}.{written['suffix']}"
             for cell in cells.get(stage_dir.name, [f"stage-{stage_dir.name}"]):
                 manifest.setdefault(cell, {})[folder] = stage_dir.name

@@ -19,19 +19,19 @@ import gzip
 import json
 import zlib
 from pathlib import Path
-from typing import Any, Iterable
+from typing import IO, Any, Iterable, cast
 
 from stopover.errors import DataError
 
 _SHAPE = 'SQuAD format is {"data": [{"title": ..., "paragraphs": [{"context": ..., "qas": [...]}]}]}'
 
 
-def _open_text(path: Path, mode: str = "rt"):
+def _open_text(path: Path, mode: str = "rt") -> IO[str]:
     # .gz by name: the real XQuAD/MLQA releases are often kept compressed. Reading, utf-8-sig
     # drops a byte-order mark (json.load would call it invalid JSON); writing, none is written.
     encoding = "utf-8-sig" if "r" in mode else "utf-8"
     if path.name.endswith(".gz"):
-        return gzip.open(path, mode, encoding=encoding)
+        return cast(IO[str], gzip.open(path, mode, encoding=encoding))  # a text mode: a text stream
     return open(path, mode, encoding=encoding)
 
 

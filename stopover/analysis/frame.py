@@ -44,7 +44,7 @@ def strategy_of(condition: str) -> str:
     return condition.split(":", 1)[0]
 
 
-def first_line(err: BaseException) -> str:
+def first_line(err: BaseException | str) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from stopover.errors import ConfigError
 
@@ -110,7 +111,7 @@ def _t_crit(alpha: float, df: int) -> float:
     return float(t.ppf(1 - alpha / 2, df))
 
 
-def mde_closed_form(x: Sequence[float], sigma: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
+def mde_closed_form(x: ArrayLike, sigma: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
     """Slope at which the two-sided OLS slope t-test on predictor x (residual SD sigma) has `power`.
 
     Noncentral t with df = n - 2 and noncentrality slope * sqrt(Sxx) / sigma.
@@ -132,10 +133,10 @@ def mde_closed_form(x: Sequence[float], sigma: float, *, alpha: float = 0.05, po
     hi = sigma / math.sqrt(sxx)
     while gap(hi) < 0:
         hi *= 2
-    return float(brentq(gap, 0.0, hi, xtol=1e-10 * hi))
+    return float(cast(float, brentq(gap, 0.0, hi, xtol=1e-10 * hi)))  # full_output=False: a float
 
 
-def mde_simulated(x: Sequence[float], sigma: float, *, alpha: float = 0.05, power: float = 0.8,
+def mde_simulated(x: ArrayLike, sigma: float, *, alpha: float = 0.05, power: float = 0.8,
                   n_sim: int = 4000, seed: int = 0) -> float:
     """The same MDE by simulation: data y = slope * x + N(0, sigma^2), t-test of the OLS slope.
 

@@ -99,8 +99,12 @@ class DiversityMeasure(Protocol):
     the sample must provide), read with getattr (default: nothing).
     """
 
-    name: str
-    higher_is_more_diverse: bool
+    # Read-only members, so frozen dataclasses (every built-in measure) satisfy the protocol.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def higher_is_more_diverse(self) -> bool: ...
 
     def compute(self, sample: Sample) -> float: ...
 

@@ -75,14 +75,16 @@ def profile_texts(texts: Sequence[str], *, model: Any = None, tokenizer: Any = N
     only when a measure needs it.
     """
     chosen = sample_texts(texts, sample, seed)
-    embedder = None
+    embedder: Callable[[list[str]], np.ndarray] | None = None
     if model is not None:
         if tokenizer is None:
             raise ConfigError("profile_texts: a model needs its tokenizer (tokenizer=...)")
         from stopover.embeddings import encode
 
-        def embedder(batch: list[str]) -> "np.ndarray":
+        def embed(batch: list[str]) -> np.ndarray:
             return encode(batch, model, tokenizer, layer=layer, max_length=max_length, batch_size=batch_size)
+
+        embedder = embed
 
     available = ("upos", "embeddings") if embedder is not None else ("upos",)
     ms = resolve_measures(measures, available=available)
@@ -206,14 +208,16 @@ def profile_task(task_name: str, *, data_dir: str | Path | None = None, model_so
             return json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             pass  # a torn cache file: recompute
-    embedder = None
+    embedder: Callable[[list[str]], np.ndarray] | None = None
     if "embeddings" in needs:
         from stopover.embeddings import encode
 
         model, tok = _load_model(source)
 
-        def embedder(batch: list[str]) -> "np.ndarray":
+        def embed(batch: list[str]) -> np.ndarray:
             return encode(batch, model, tok, layer=layer, max_length=max_length)
+
+        embedder = embed
 
     s = Sample(chosen, tagger=tagger, embedder=embedder)
     values = {m.name: float(m.compute(s)) for m in ms}

@@ -35,31 +35,38 @@ class Format(Protocol):
 
     def build_model(self, encoder_path: str, task: "Task") -> "torch.nn.Module":
         """A transformers model with a fresh head for `task` on the encoder at `encoder_path`."""
+        ...
 
     def featurize(self, examples: list[dict[str, Any]], tokenizer: Any, task: "Task", max_length: int,
                   *, train: bool) -> list[dict[str, Any]]:
         """Tokenise canonical examples into features (with `example_index`)."""
+        ...
 
     def collate(self, features: list[dict[str, Any]], tokenizer: Any) -> dict[str, "torch.Tensor"]:
         """Pad a batch of features into tensors the model accepts (labels included when present)."""
+        ...
 
     def predict(self, model: "torch.nn.Module", features: list[dict[str, Any]],
                 examples: list[dict[str, Any]], task: "Task", tokenizer: Any,
                 batch_size: int) -> list[Any]:
         """One prediction per example."""
+        ...
 
     def score(self, task: "Task", examples: list[dict[str, Any]], predictions: list[Any],
               language: str) -> dict[str, float]:
         """Metric name -> value (0-100) for the task's metric."""
+        ...
 
     def records(self, task: "Task", examples: list[dict[str, Any]], predictions: list[Any],
                 language: str) -> list[dict[str, Any]]:
         """One JSON-able record per example: id, gold, prediction and the score inputs
         (stopover.predictions writes them to `stages/<hash>/predictions/<task>/<lang>.jsonl`).
         """
+        ...
 
     def score_records(self, task: "Task", records: list[dict[str, Any]], language: str) -> dict[str, float]:
         """The metrics of `score`, recomputed from saved records alone (no model)."""
+        ...
 
 
 _MODULES = {

@@ -23,7 +23,7 @@ seeds give equal sentences.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
 
 from stopover.lab.facts import Event, Mention, nli_label
@@ -337,7 +337,7 @@ class Grammar:
             return Event(verb.lemma, frame, tense, polarity, tuple(args))
         return None
 
-    def oblique(self, rng: random.Random, used: set[str], exclude: set[str] = frozenset()) -> tuple[str, Mention] | None:
+    def oblique(self, rng: random.Random, used: set[str], exclude: Set[str] = frozenset()) -> tuple[str, Mention] | None:
         adps = [a for a in ADPOSITIONS if f"obl:{a.lemma}" not in exclude and a.obj & self._classes]
         if not adps:
             return None

@@ -168,7 +168,7 @@ _ANY = frozenset({"human", "animal", "thing", "food", "place", "org"})  # adject
 _TH = frozenset({"thing", "food"})
 _PL = frozenset({"place"})
 # rank: opinion 1 < size 2 < age 3 < shape 4 < colour 5 < material 6 (farther -> nearer the noun).
-ADJECTIVES = tuple(Adjective(lemma, applies, rank) for lemma, applies, rank in (
+ADJECTIVES = tuple(Adjective(lemma, frozenset(applies), rank) for lemma, applies, rank in (
     ("big", _ANY - {"org"}, 2), ("small", _ANY - {"org"}, 2), ("old", _ANY - {"food"}, 3),
     ("new", _TH | _PL | {"org"}, 3), ("red", _TH | {"animal"}, 5), ("happy", ANIMATE, 1),
     ("young", ANIMATE, 3), ("tall", {"human"} | _PL, 2), ("blue", _TH, 5), ("green", _TH, 5),

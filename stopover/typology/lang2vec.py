@@ -130,18 +130,19 @@ class Lang2VecDistance:
         """The concatenated feature sets of `kind` for a language; None if lang2vec lacks it."""
         check_kind(kind, self.kinds, self.name)
         parts = [self.feature_set_vector(fs, code) for fs in LANG2VEC_KINDS[kind]]
-        if any(p is None for p in parts):
+        present = [p for p in parts if p is not None]
+        if len(present) < len(parts):
             return None
-        return np.concatenate(parts)
+        return np.concatenate(present)
 
     def measure(self, kind: str, a: str, b: str) -> Measurement:
         check_kind(kind, self.kinds, self.name)
         if canonical(a) == canonical(b):
             return Measurement(0.0)
         va, vb = self.vector(kind, a), self.vector(kind, b)
-        for given, vec in zip((a, b), (va, vb)):
-            if vec is None:
-                return Measurement(math.nan, f"{given} is not in lang2vec's URIEL data")
+        if va is None or vb is None:
+            given = a if va is None else b
+            return Measurement(math.nan, f"{given} is not in lang2vec's URIEL data")
         value = feature_distance(va, vb, metric=self.metric)
         if math.isnan(value):
             return Measurement(value, f"no shared {kind} features for {a} and {b} in lang2vec")
