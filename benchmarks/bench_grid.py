@@ -7,7 +7,7 @@ classification, lab-pos tagging, lab-qa span QA) x seeds, the tiny model
 (`tiny:64x2`, the unit tests' size), tiny typology-lab data, evaluation in
 English and 3 lab languages (German-, Japanese- and Turkish-like).
 
-- Stopover: the distinct stages `stopover.grid.plan_grid` lists (an
+- Stopover: the distinct stages `stopover.plan.plan_grid` lists (an
   intermediate stage is shared by every target of its set and seed), checked
   against the stages `run_grid` actually ran.
 - Naive per-cell pipeline: every cell trains its own intermediate stage (if
@@ -56,7 +56,8 @@ def grid_config(out: Path, quick: bool):
 
 
 def run(quick: bool = False) -> list[Figure]:
-    from stopover.grid import plan_grid, run_grid
+    from stopover.grid import run_grid
+    from stopover.plan import plan_grid
 
     C.quiet_transformers()
     figures: list[Figure] = []

@@ -50,6 +50,8 @@ class RunContext:
         self.reader = Reader(cfg, resolve_hub=resolve_hub)
         self.trained: list[str] = []  # hashes of stages this process actually ran
         self.fresh: tuple[str, Any, Any] | None = None  # (target stage hash, model, tokenizer) just trained
+        # the pool's composite diversity per task, once profiled (written for set-level analysis)
+        self.pool_diversity: dict[str, float] | None = None
         self._model_path: str | None = None
         self._feature_cache = FeatureCache(code_digest())
         self._tokenizers: Any = None

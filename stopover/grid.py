@@ -20,13 +20,12 @@ from typing import Any, Callable
 from stopover.config import RunConfig, to_yaml
 from stopover.context import RunContext
 from stopover.errors import ConfigError, TaskError
-from stopover.selection import parse_spec
+from stopover.selection import family_of, parse_spec
 from stopover.store import atomic_write_text, run_dir_for, storage_errors
 from stopover.tasks import get_task
 
 # Strategies that rank the pool by its diversity profiles (computed before the sets exist).
 # TODO(selection): a `needs_profiles` fact registered with each strategy would replace this set.
-PROFILE_STRATEGIES = frozenset({"diversity-topk", "diversity-cover"})
 ORACLE = "oracle"  # chosen after the other strategies' target stages, from their English dev scores
 PLACEHOLDER = "(chosen at run time)"
 
@@ -43,7 +42,7 @@ class Cell:
 
 
 def needs_diversity(strategies: tuple[Any, ...]) -> bool:
-    return any(parse_spec(spec)[0] in PROFILE_STRATEGIES for spec in strategies)
+    return any(family_of(parse_spec(spec)[0]) == "diversity" for spec in strategies)
 
 
 def _diversity_profiles(cfg: RunConfig, run: RunContext | None) -> tuple[Any, Any, Any]:
@@ -95,6 +94,8 @@ def intermediate_sets(cfg: RunConfig, pipe: RunContext | None = None, *, profile
         union = lambda tasks: float(len(tasks))  # noqa: E731
     elif cfg.pool and needs_diversity(cfg.strategies):
         measures, composite, union = _diversity_profiles(cfg, pipe)
+        if pipe is not None:
+            pipe.pool_diversity = dict(composite)
     ctx = SelectionContext(pool=tuple(cfg.pool), k=min(cfg.selection.k, max(1, len(cfg.pool))),
                            seed=0, draws=cfg.selection.draws, budget=budget, composite=composite,
                            profiles=measures, union_vendi=union, dev_scores=dev_scores)
@@ -104,7 +105,7 @@ def intermediate_sets(cfg: RunConfig, pipe: RunContext | None = None, *, profile
     sets = expand(specs, ctx)
     if placeholder:
         sets = [dataclasses.replace(s, name=f"{s.strategy} {PLACEHOLDER}")
-                if s.strategy in PROFILE_STRATEGIES else s for s in sets]
+                if family_of(s.strategy) == "diversity" else s for s in sets]
     return sets
 
 
@@ -180,40 +181,28 @@ def prune_models(pipe: RunContext, grid_cells: list[Cell]) -> int:
     return freed
 
 
-def write_typology_tables(cfg: RunConfig, run_dir: Path) -> None:
-    """typology.csv + covariates.csv for every evaluated language (real ones via URIEL+, lab ones
-    from the lab's own feature vectors), for the analysis and the report.
+def write_run_tables(run_dir: Path, pipe: RunContext) -> None:
+    """The run's tables for the analysis, at the end of every run: typology.csv + covariates.csv for
+    every evaluated language (`stopover.typology.write_run_tables`, the one writer: URIEL+ for real
+    languages, the lab's own facts for lab ones) and, when the pool was profiled,
+    task_diversity.csv (the set-level analysis's diversity of each set).
     """
-    import pandas as pd
-
     from stopover.store import read_results
+    from stopover.typology import write_run_tables as write_typology
 
     langs = sorted({r.language for r in read_results(run_dir) if r.stage == "eval"} - {"eng"})
-    lab = [l for l in langs if l.startswith("lab-")]
-    real = [l for l in langs if not l.startswith("lab-")]
-    typ, cov = [], []
-    if lab:
-        from stopover.lab.variants import anchored_variant, lab_typology_tables
+    if langs:
+        write_typology(run_dir, langs)
+    if pipe.pool_diversity:
+        from stopover.analysis.sets import write_task_diversity
 
-        t, c = lab_typology_tables([anchored_variant(code) for code in lab])
-        typ.append(t)
-        cov.append(c)
-    if real:
-        from stopover.typology import write_run_tables
-
-        tmp = run_dir / ".typology-real"
-        write_run_tables(tmp, real)
-        typ.append(pd.read_csv(tmp / "typology.csv"))
-        cov.append(pd.read_csv(tmp / "covariates.csv"))
-    if typ:
-        atomic_write_text(run_dir / "typology.csv", pd.concat(typ).to_csv(index=False))
-        atomic_write_text(run_dir / "covariates.csv", pd.concat(cov).to_csv(index=False))
+        write_task_diversity(run_dir, pipe.pool_diversity)
 
 
 def run_grid(cfg: RunConfig, *, progress: Any = None, log: Callable[[str], None] = lambda m: None,
              sets: list[Any] | None = None) -> tuple[Path, RunContext]:
     """Run every cell of the grid with the configured executor; finished stages are skipped.
-    Ends, on every run, by writing the run's typology tables (`write_typology_tables`).
+    Ends, on every run, by writing the run's tables for the analysis (`write_run_tables`).
     """
     run_dir = prepare_run_dir(cfg)
     with storage_errors(run_dir):
@@ -238,7 +227,7 @@ def _run_grid(cfg: RunConfig, run_dir: Path, *, progress: Any, log: Callable[[st
         freed = prune_models(pipe, grid_cells)
         if freed:
             log(f"pruned {freed / 2**20:.0f} MiB of model weights no pending evaluation needs (keep_models: false)")
-    write_typology_tables(cfg, run_dir)
+    write_run_tables(run_dir, pipe)
     return run_dir, pipe
 
 
@@ -255,20 +244,3 @@ def _run_cells(cfg: RunConfig, run_dir: Path, pipe: RunContext, grid_cells: list
     pipe.trained.extend(run_waves(cfg, run_dir, grid_cells, log=log))
     for cell in grid_cells:  # everything is done now: this only collects and records
         run_cell(pipe, cell)
-
-
-_MOVED_TO_PLAN = {"GPU_INFERENCE_SPEEDUP", "GPU_TRAIN_TOKENS_PER_S", "PUBLISHED_TEST_SIZES", "PUBLISHED_TRAIN_SIZES",
-                  "Plan", "PlannedStage", "gpu_hours", "plan", "plan_grid"}
-
-
-def __getattr__(name: str) -> Any:
-    """Planning moved to stopover.plan; its old names here still resolve (lazily: plan imports grid)."""
-    if name in _MOVED_TO_PLAN:
-        from stopover import plan
-
-        return getattr(plan, name)
-    if name == "materialize_lab":
-        from stopover.lab.materialize import materialize_lab
-
-        return materialize_lab
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from stopover.context import RunContext, example_texts
 from stopover.errors import DataError
+from stopover.selection import family_of
 from stopover.sources import DATA_SEED, holdout_half
 from stopover.spec import StageSpec, format_trains
 from stopover.store import ResultRow, Stage, atomic_write_text, record_rows
@@ -300,6 +301,7 @@ def record_cell(run: RunContext, stage: Stage, scores: dict[str, dict[str, float
     """The cell's test rows: one per (language, metric), under the cell's strategy and set."""
     primary, data = _primary(cell.target), run.data(cell.target)
     revisions = {lang: data.revision_read(lang, "test") for lang in scores}
+    family = family_of(cell.strategy)  # diversity / random / ...: what the analysis compares
     info_file = stage.dir / "stage.json"  # settings resolved against the model (retrieval: the layer)
     settings = {k: v for k, v in (json.loads(info_file.read_text(encoding="utf-8")) if info_file.exists()
                                   else {}).items() if k == "layer"}
@@ -307,6 +309,7 @@ def record_cell(run: RunContext, stage: Stage, scores: dict[str, dict[str, float
                       split="test", metric=m, value=float(v), seed=cell.seed, strategy=cell.strategy,
                       intermediate=cell.intermediate, primary=(m == primary), target=cell.target,
                       model=run.cfg.model, n=int(metrics.get("n", 0)),
-                      extra={**settings, **({"revision": revisions[lang]} if revisions[lang] else {})})
+                      extra={"family": family, **settings,
+                             **({"revision": revisions[lang]} if revisions[lang] else {})})
             for lang, metrics in scores.items() for m, v in metrics.items() if m != "n"]
     record_rows(run.run_dir, rows)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +25,6 @@ from stopover.pipeline import cell_specs
 from stopover.sources import MIRROR_ENV, TaskData
 from stopover.store import run_dir_for
 from stopover.tasks import Task, get_task
-
-# English training-set sizes as published, for planning when the data is not on this machine
-# (`stopover plan` never downloads): GLUE (MNLI, QQP), Bowman et al. 2015 (SNLI: 550,152 pairs less
-# the 785 without a gold label), Nie et al. 2020 (ANLI r1-r3: 16,946 + 45,460 + 100,459), ANLI+ as
-# their sum with MNLI and SNLI (Phang et al. 2020), Rajpurkar et al. 2016/2018 (SQuAD 1.1 / 2.0),
-# Zellers et al. 2019 (HellaSwag), Talmor et al. 2019 (CommonsenseQA), Huang et al. 2019 (Cosmos QA),
-# CCGbank sections 02-21 (Hockenmaier & Steedman 2007), and Hu et al. 2020, Table 1, for XTREME's
-# English training sets (PAWS-X, UD POS, PAN-X, TyDi QA-GoldP).
-PUBLISHED_TRAIN_SIZES = {
-    "mnli": 392_702, "qqp": 363_846, "snli": 549_367, "anli": 162_865, "anli_plus": 1_104_934,
-    "squad": 87_599, "squad_v2": 130_319, "hellaswag": 39_905, "commonsenseqa": 9_741, "cosmosqa": 25_262,
-    "ccg": 39_604, "pawsx": 49_401, "udpos": 21_253, "panx": 20_000, "tydiqa": 3_696,
-}
-# Test-set sizes that are the same in every language of a target (Hu et al. 2020, Table 1).
-PUBLISHED_TEST_SIZES = {"xnli": 5_010, "pawsx": 2_000, "xquad": 1_190}
 
 # The GPU-time assumption of `stopover plan`: XLM-R large (24 layers, hidden 1024, 303M parameters
 # outside the embeddings) costs about 6 x 303M + attention = 1.9 GFLOP per token to train; one
@@ -74,14 +59,16 @@ class Plan:
     stages: list[PlannedStage]
     cells: int
     placeholder_sets: int = 0  # diversity sets whose tasks are chosen at run time (no data here)
+    # per target: each planned test's floor and minimum detectable effect (stopover.analysis.power)
+    power: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def published_train_size(task: Task) -> int | None:
-    return task.published_train_size or PUBLISHED_TRAIN_SIZES.get(task.name)
+    return task.published_train_size  # declared on the task, with its citation
 
 
 def published_test_size(task: Task) -> int | None:
-    return task.published_test_size or PUBLISHED_TEST_SIZES.get(task.name)
+    return task.published_test_size
 
 
 def sequences(task: Task) -> int:
@@ -204,7 +191,60 @@ def _plan(cfg: RunConfig, run_dir: Path, hub: bool) -> Plan:
             known, None if known is None else known * sequences(task) * int(ev.max_length or 0),
             any(p for _, p in sizes))
     placeholders = len({s.name for s in sets if s.name.endswith(PLACEHOLDER)})
-    return Plan(list(stages.values()), len(grid_cells), placeholders)
+    languages = {cell.target: cell_specs(run, cell)[2].languages for cell in grid_cells}
+    return Plan(list(stages.values()), len(grid_cells), placeholders, planned_power(cfg, sets, languages))
+
+
+def planned_power(cfg: RunConfig, sets: list[Any], languages: dict[str, tuple[str, ...]], *,
+                  n_sim: int = 2000) -> dict[str, list[Any]]:
+    """{target: [TestPower, ...]} for the planned languages, seeds and sets, before anything runs.
+
+    Distances are the syntactic ones the report leads with (URIEL+ for real languages, the
+    lab's own facts for lab ones); the draws are the distinct random sets (a random draw equal
+    to a diversity set is the same set, not another draw); noise levels are
+    `stopover.analysis.power.Noise`'s stated defaults.
+    """
+    import warnings
+
+    from stopover.analysis.power import plan_power
+    from stopover.selection import family_of
+
+    diversity = {s.name for s in sets if family_of(s.strategy) == "diversity"}
+    draws = {s.name for s in sets if family_of(s.strategy) == "random"} - diversity
+    out: dict[str, list[Any]] = {}
+    for target, langs in languages.items():
+        distances = _syntactic_distances([lang for lang in langs if lang != "eng"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out[target] = plan_power(distances, n_seeds=len(cfg.seeds), n_draws=len(draws),
+                                     n_tasks=len(languages), n_diversity_sets=max(1, len(diversity)),
+                                     n_sim=n_sim)
+    return out
+
+
+def _syntactic_distances(languages: list[str]) -> list[float]:
+    """Known syntactic distances from English of `languages` (missing ones left out)."""
+    import math
+    import warnings
+
+    lab = [lang for lang in languages if lang.startswith("lab-")]
+    real = [lang for lang in languages if not lang.startswith("lab-")]
+    values: list[float] = []
+    if lab:
+        from stopover.lab.variants import anchored_variant, lab_typology_tables
+
+        table = lab_typology_tables([anchored_variant(code) for code in lab])[0]
+        rows = table[(table["kind"] == "syntactic") & table["language"].isin(lab)]
+        values += [float(v) for v in rows["distance"]]
+    if real:
+        from stopover.typology import MIN_COVERAGE, distances_from
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = distances_from("eng", real, ["syntactic"])
+        ok = table[table["coverage"].fillna(1.0) >= MIN_COVERAGE]
+        values += [float(v) for v in ok["distance"] if not math.isnan(float(v))]
+    return values
 
 
 def gpu_hours(stages: list[PlannedStage], train_tokens_per_s: float = GPU_TRAIN_TOKENS_PER_S

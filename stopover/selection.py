@@ -141,11 +141,18 @@ class SelectionContext:
 Strategy = Callable[..., list[IntermediateSet]]
 STRATEGIES: dict[str, Strategy] = {}
 POOL_FREE: set[str] = set()  # strategies that never read the pool (validation needs no pool for them)
-POST_HOC: set[str] = set()  # strategies chosen after the runs: they train nothing in a grid
+POST_HOC: set[str] = set()  # strategies chosen after the other cells have run (the oracle)
+# strategy -> family: what the analysis compares ("diversity" sets against "random" draws); a
+# family is a fact the strategy declares, never read off its name
+FAMILIES: dict[str, str] = {}
 
 
-def strategy(name: str, *, needs_pool: bool = True, post_hoc: bool = False) -> Callable[[Strategy], Strategy]:
+def strategy(name: str, *, needs_pool: bool = True, post_hoc: bool = False,
+             family: str | None = None) -> Callable[[Strategy], Strategy]:
     """Register `fn(ctx, **options) -> list[IntermediateSet]` as the strategy `name`.
+
+    `family`: "diversity" (chosen for linguistic diversity), "random" (a control draw),
+    "baseline", "single", "all", "explicit", "oracle"; default: the name itself.
 
     `needs_pool=False`: the strategy works without a task pool (`none`, `explicit`);
     `post_hoc=True`: it is chosen from the other cells' finished English dev scores (`oracle`), so the
@@ -155,14 +162,22 @@ def strategy(name: str, *, needs_pool: bool = True, post_hoc: bool = False) -> C
         STRATEGIES[name] = fn
         (POOL_FREE.add if not needs_pool else POOL_FREE.discard)(name)
         (POST_HOC.add if post_hoc else POST_HOC.discard)(name)
+        FAMILIES[name] = family or name
         return fn
     return wrap
+
+
+def family_of(strategy_name: str) -> str:
+    """The family a strategy declared (`strategy(..., family=)`); "" for a name not registered here
+    (results written by a strategy this process does not know).
+    """
+    return FAMILIES.get(strategy_name, "")
 
 
 # ---------------------------------------------------------------- built-in strategies
 
 
-@strategy("none", needs_pool=False)
+@strategy("none", needs_pool=False, family="baseline")
 def _none(ctx: SelectionContext) -> list[IntermediateSet]:
     return [IntermediateSet.of((), "none")]
 
@@ -209,7 +224,7 @@ def _diversity_scores(ctx: SelectionContext, measure: str | None) -> dict[str, f
     return scores
 
 
-@strategy("diversity-topk")
+@strategy("diversity-topk", family="diversity")
 def _diversity_topk(ctx: SelectionContext, k: int | None = None, measure: str | None = None) -> list[IntermediateSet]:
     k = ctx.check_k(ctx.k if k is None else k)
     scores = _diversity_scores(ctx, measure)
@@ -218,7 +233,7 @@ def _diversity_topk(ctx: SelectionContext, k: int | None = None, measure: str | 
     return [IntermediateSet.of(ctx.in_pool_order(ranked[:k]), "diversity-topk", budget=ctx.subset_budget(k))]
 
 
-@strategy("diversity-cover")
+@strategy("diversity-cover", family="diversity")
 def _diversity_cover(ctx: SelectionContext, k: int | None = None) -> list[IntermediateSet]:
     k = ctx.check_k(ctx.k if k is None else k)
     if ctx.union_vendi is None:
@@ -238,7 +253,7 @@ def _diversity_cover(ctx: SelectionContext, k: int | None = None) -> list[Interm
     return [IntermediateSet.of(ctx.in_pool_order(chosen), "diversity-cover", budget=ctx.subset_budget(k))]
 
 
-@strategy("random-k")
+@strategy("random-k", family="random")
 def _random_k(ctx: SelectionContext, k: int | None = None, draws: int | None = None,
               seed: int | None = None) -> list[IntermediateSet]:
     k = ctx.check_k(ctx.k if k is None else k)

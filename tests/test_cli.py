@@ -48,7 +48,7 @@ def test_run_twice_plan_status(tmp_path, capsys):
     assert first.split("stage(s) run")[0].splitlines()[:-1] == second.split("stage(s) run")[0].splitlines()[:-1]
 
     from stopover.config import load_config
-    from stopover.grid import plan_grid
+    from stopover.plan import plan_grid
 
     planned = plan_grid(load_config(path))
     assert sorted(s.kind for s in planned) == ["eval", "eval", "intermediate", "target", "target"]

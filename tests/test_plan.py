@@ -35,3 +35,19 @@ def test_published_sizes_come_from_the_task_first(monkeypatch):
     monkeypatch.setitem(task_registry._REGISTRY, "mnli",
                         dataclasses.replace(task_registry.get_task("mnli"), published_train_size=1234))
     assert published_train_size(task_registry.get_task("mnli")) == 1234
+
+
+def test_plan_states_each_tests_floor_before_running(tmp_path):
+    from stopover.analysis.power import draw_rank_floor, sign_flip_floor
+
+    data = write_nli_fixtures(tmp_path / "data", train=8, test=4)
+    cfg = from_dict(RunConfig, {"name": "p", "model": "xlm-roberta-large", "output_dir": str(tmp_path / "runs"),
+                                "data_dir": str(data), "pool": ["mnli", "snli", "anli"], "targets": ["xnli"],
+                                "strategies": ["none", "random-k"], "selection": {"k": 1, "draws": 3},
+                                "seeds": [0, 1], "tasks": {"xnli": {"languages": ["eng", "deu", "hin", "tur"]}}})
+    tests = {t.test.split(" (")[0]: t for t in plan(cfg).power["xnli"]}
+    # 3 distinct random sets (k = 1 of 3 tasks); 3 languages besides English
+    assert tests["draw-rank"].floor == draw_rank_floor(3) == 0.5 and not tests["draw-rank"].reachable
+    assert tests["sign-flip"].floor == sign_flip_floor(3) == 0.25 and not tests["sign-flip"].reachable
+    assert "at least" in tests["draw-rank"].fix and "more languages" in tests["sign-flip"].fix
+    assert not (tmp_path / "runs").exists()

@@ -12,7 +12,8 @@ import pytest
 from stopover.cli import main
 from stopover.config import RunConfig, TaskSource, TrainConfig, from_dict, load_config
 from stopover.errors import ConfigError
-from stopover.grid import GPU_INFERENCE_SPEEDUP, PUBLISHED_TRAIN_SIZES, PlannedStage, gpu_hours, plan
+from stopover.plan import GPU_INFERENCE_SPEEDUP, PlannedStage, gpu_hours, plan
+from stopover.tasks import get_task
 
 CONFIGS = Path(__file__).resolve().parents[1] / "stopover" / "configs"
 REPO = CONFIGS.parents[1]
@@ -61,7 +62,7 @@ def test_xstilts_is_the_reference_grid(tmp_path):
     inter = by_label(planned.stages, "intermediate")
     assert inter["mnli (seed 0)"].examples == 392_702  # one epoch, counted at the published size
     assert inter["+".join(NINE_INTERMEDIATE) + " (seed 0)"].examples == sum(
-        PUBLISHED_TRAIN_SIZES[t] for t in NINE_INTERMEDIATE)
+        get_task(t).published_train_size for t in NINE_INTERMEDIATE)
     # multiple choice: one sequence per choice; SQuAD alone at its own 384 tokens
     assert inter["hellaswag (seed 0)"].positions == 39_905 * 4 * 256
     assert inter["squad (seed 0)"].positions == 87_599 * 384

@@ -32,12 +32,16 @@ MIN_COVERAGE = 0.25  # the same threshold as stopover.typology.MIN_COVERAGE (no 
 
 def is_random(strategy: str) -> bool:
     """Random selection strategies: each intermediate set of theirs is one draw."""
-    return strategy.startswith("random")
+    from stopover.selection import family_of
+
+    return family_of(strategy) == "random"
 
 
 def is_diversity(strategy: str) -> bool:
     """Strategies that choose intermediate tasks by linguistic diversity."""
-    return strategy.startswith("diversity")
+    from stopover.selection import family_of
+
+    return family_of(strategy) == "diversity"
 
 
 def strategy_of(condition: str) -> str:

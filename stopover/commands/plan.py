@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if planned.placeholder_sets:
         console.print(f"{planned.placeholder_sets} diversity set(s) are chosen at run time: ranking the pool needs "
                       "its English training data")
+    _print_power(console, planned.power)
     if args.stages:
         detail = Table(title="stages")
         for col in ("kind", "hash", "stage", "cells", "done", "examples"):
@@ -80,3 +81,35 @@ def run(args: argparse.Namespace) -> int:
                            "?" if s.examples is None else f"{s.examples:,}" + (" (published)" if s.published else ""))
         console.print(detail)
     return 0
+
+
+def _print_power(console, power: dict) -> None:
+    """Each planned test's smallest attainable p-value (its floor, Holm-adjusted across its family)
+    and minimum detectable effect at 80% power, per target; a warning for tests that can never
+    reach p < 0.05 as planned, with what would fix it.
+    """
+    import math
+
+    from rich.table import Table
+
+    if not power:
+        return
+    table = Table(title="power before running (alpha 0.05, 80% power; noise: stopover.analysis.power.Noise)")
+    for col in ("target", "test", "floor", "Holm", "ok", "MDE"):
+        table.add_column(col, justify="left" if col in ("target", "test") else "right")
+    never, legend = [], {}
+    for target, tests in power.items():
+        for t in tests:
+            mde = "n/a" if math.isnan(t.mde) else ("never" if math.isinf(t.mde) else f"{t.mde:.2f}")
+            table.add_row(target, t.test.split(" (")[0], f"{t.floor:.3g}", f"{t.floor_adjusted:.3g}",
+                          "yes" if t.reachable else "NO", mde)
+            legend[t.test.split(" (")[0]] = f"{t.test}; unit: {t.unit}; MDE in {t.effect}"
+            if not t.reachable:
+                never.append(f"{target}: {t.test} - {t.fix}")
+    console.print(table)
+    console.print("floor: the smallest attainable p-value; Holm: the floor adjusted across the test's family; "
+                  "MDE: minimum detectable effect at 80% power")
+    for name, text in legend.items():
+        console.print(f"  {name}: {text}")
+    for line in never:
+        console.print(f"warning: cannot reach p < 0.05 as planned: {line}")

@@ -7,7 +7,7 @@ intermediate tasks are English only, at graded linguistic diversity. Their
 data is generated, not downloaded: a config with a `lab:` section (or
 `stopover demo`) writes it under the run directory, in the canonical shapes,
 as `<data_dir>/<task>/<language>/<split>.jsonl`. A task declares every lab
-variant; a run evaluates the variants it generated (see grid.materialize_lab).
+variant; a run evaluates the variants it generated (see stopover.lab.materialize).
 """
 
 from stopover.lab.datasets import TASKS

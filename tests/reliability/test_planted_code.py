@@ -206,8 +206,9 @@ def test_planted_files_in_a_run_directory_never_run(tmp_path, capsys):
     """The tiny grid through the CLI: checkpoints planted in its stage directories before the run."""
     from stopover.cli import main
     from stopover.config import load_config
-    from stopover.grid import cell_stages, cells, intermediate_sets, run_dir_for
-    from stopover.pipeline import Pipeline
+    from stopover.grid import cells, intermediate_sets
+    from stopover.pipeline import Pipeline, cell_specs
+    from stopover.store import run_dir_for
     from tests.reliability.test_bad_input import grid
 
     config = grid(tmp_path)
@@ -217,7 +218,7 @@ def test_planted_files_in_a_run_directory_never_run(tmp_path, capsys):
         cfg = load_config(config, list(overrides))
         pipe = Pipeline(cfg, run_dir_for(cfg))
         (cell,) = cells(cfg, intermediate_sets(cfg, pipe))
-        inter, target, _ = cell_stages(pipe, cell)
+        inter, target, _ = (pipe.stage(spec) for spec in cell_specs(pipe, cell))
         return [plant_checkpoint(inter.dir / "checkpoint" / "mnli" / "checkpoint.pt", marker),
                 plant_checkpoint(target.dir / "checkpoint" / "checkpoint.pt", marker)]
 
