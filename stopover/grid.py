@@ -197,6 +197,41 @@ def write_run_tables(run_dir: Path, pipe: RunContext) -> None:
         from stopover.analysis.sets import write_task_diversity
 
         write_task_diversity(run_dir, pipe.pool_diversity)
+    write_fertility(run_dir, pipe)
+
+
+# Canonical fields holding a test language's own text (retrieval's `target` is the English side).
+_LANGUAGE_TEXT_FIELDS = ("text_a", "text_b", "question", "context", "source", "tokens", "endings")
+
+
+def write_fertility(run_dir: Path, pipe: RunContext) -> None:
+    """fertility.csv: subwords per word of each evaluated language's test text under the run's
+    tokenizer (a covariate of the analysis: over-segmented languages transfer worse).
+    """
+    from stopover.covariates import fertility, write_fertility_table
+
+    texts: dict[str, list[str]] = {}
+    for target in pipe.cfg.targets:
+        data = pipe.data(target)
+        for lang in data.languages:
+            for ex in pipe.test_examples(target, lang, limit=pipe.cfg.evaluation.max_examples):
+                for key in _LANGUAGE_TEXT_FIELDS:
+                    value = ex.get(key)
+                    if isinstance(value, str):
+                        texts.setdefault(lang, []).append(value)
+                    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                        texts.setdefault(lang, []).append(" ".join(value))
+    if not texts:
+        return
+    tokenizer = pipe.load_tokenizer(pipe.model_path())
+    rows = []
+    for lang, chunk in sorted(texts.items()):
+        value = fertility(tokenizer, chunk)
+        if value == value:  # NaN: no words (nothing to measure)
+            rows.append({"language": lang, "tokenizer": pipe.cfg.model, "fertility": round(value, 4),
+                         "n_words": sum(len(t.split()) for t in chunk)})
+    if rows:
+        write_fertility_table(run_dir, rows)
 
 
 def run_grid(cfg: RunConfig, *, progress: Any = None, log: Callable[[str], None] = lambda m: None,

@@ -49,6 +49,21 @@ def test_three_stages_and_reuse(tmp_path):
     assert len(stage_dirs) == 5 and all((d / "config.yaml").exists() and (d / "DONE").exists()
                                             for d in stage_dirs)
     assert (run_dir / "config.yaml").exists()
+    # the run's tables for the analysis: distances, covariates and tokenizer fertility per language
+    import pandas as pd
+
+    fert = pd.read_csv(run_dir / "fertility.csv").set_index("language")
+    assert set(fert.index) == set(LANGS) and (fert.fertility >= 1).all() and (fert.n_words > 0).all()
+    assert set(pd.read_csv(run_dir / "typology.csv").language) == set(LANGS) - {"eng"}
+    # every language's per-example predictions, written with the stage
+    (ev,) = {r.stage_hash for r in evals if r.intermediate == "none"}
+    preds = run_dir / "stages" / ev / "predictions" / "xnli"
+    assert sorted(p.stem for p in preds.glob("*.jsonl")) == sorted(LANGS)
+    assert all(len(p.read_text().splitlines()) == 24 for p in preds.glob("*.jsonl"))
+    from stopover.predictions import rescore_run
+
+    rescored, problems = rescore_run(run_dir)  # the recorded figures, from the saved predictions alone
+    assert problems == [] and len(rescored) == len([r for r in rows if r.stage == "eval"])
 
     # second identical invocation: nothing trained, same rows, no duplicates
     before = (run_dir / "results.jsonl").read_text()
