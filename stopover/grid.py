@@ -59,7 +59,8 @@ def _diversity_profiles(cfg: RunConfig, run: RunContext | None) -> tuple[Any, An
     full = {name: diversity.profile_task(
                 name, data_dir=run.data(name).directory if run else None,
                 model_source=run.model_path() if run else cfg.model,
-                sample=cfg.selection.diversity_sample, tagger=tagger)
+                sample=cfg.selection.diversity_sample, tagger=tagger,
+                examples=run.examples(name, "train", "eng") if run else None)
             for name in cfg.pool}
     profiles = {name: p["measures"] for name, p in full.items()}
     try:

@@ -150,8 +150,13 @@ def _digest(obj: Any) -> str:
 def profile_task(task_name: str, *, data_dir: str | Path | None = None, model_source: str | None = None,
                  sample: int = DEFAULT_SAMPLE, seed: int = 0, split: str = "train",
                  measures: Sequence[str | DiversityMeasure] | None = None,
-                 tagger: UposTagger | None = None, layer: int = -1, max_length: int = 128) -> dict[str, Any]:
+                 tagger: UposTagger | None = None, layer: int = -1, max_length: int = 128,
+                 examples: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The diversity profile of a task's English `split`, cached on disk.
+
+    `examples`: the split as a run resolved it (`stopover.sources`: the files or Hub commit the
+    run's stages read, so profiling and training cannot disagree); default: loaded here from
+    `data_dir` or the Hub.
 
     `model_source` picks the sentence encoder of the semantic measures
     (None = DEFAULT_MODEL, the offline embedded encoder; "none" = skip the
@@ -163,18 +168,19 @@ def profile_task(task_name: str, *, data_dir: str | Path | None = None, model_so
 
     The cache (`cache_dir("diversity")`) is keyed by the task and its source
     and revision, the split, sample size, seed, the measures' settings, the
-    tagger's and model's names, the stopover version and a hash of the
-    sampled texts themselves, so changed data never returns stale numbers.
+    tagger's and model's names, a digest of stopover's code (`stopover.spec.code_digest`) and a
+    hash of the sampled texts themselves, so changed data or code never returns stale numbers.
     """
-    from stopover import __version__
     from stopover.data import load_examples
     from stopover.paths import cache_dir
+    from stopover.spec import code_digest
     from stopover.store import atomic_write_text
     from stopover.tasks import get_task
 
     task = get_task(task_name)
-    examples = load_examples(task, split=split, language="eng",
-                             data_dir=str(data_dir) if data_dir is not None else None)
+    if examples is None:
+        examples = load_examples(task, split=split, language="eng",
+                                 data_dir=str(data_dir) if data_dir is not None else None)
     texts = task_texts(task.format, examples)
     chosen = sample_texts(texts, sample, seed)
     source = model_source or DEFAULT_MODEL
@@ -200,7 +206,7 @@ def profile_task(task_name: str, *, data_dir: str | Path | None = None, model_so
         "layer": layer if "embeddings" in needs else None,
         "max_length": max_length if "embeddings" in needs else None,
     }
-    key = _digest({"meta": meta, "measures": [measure_settings(m) for m in ms], "stopover": __version__,
+    key = _digest({"meta": meta, "measures": [measure_settings(m) for m in ms], "code": code_digest(),
                    "measures_version": MEASURES_VERSION, "texts": _digest(chosen)})
     path = cache_dir("diversity") / f"{task.name}-{key[:16]}.json"
     if path.is_file():
