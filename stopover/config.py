@@ -109,12 +109,19 @@ class SelectionConfig:
     budget: int | None = None  # total intermediate examples per set (None: k * intermediate.max_examples)
     diversity_sample: int = 2000
     diversity_measure: str = "composite"
+    # English CoNLL-U file(s) the UPOS tagger of the syntactic diversity measures trains on (offline
+    # runs); None: $STOPOVER_UPOS_TRAIN, spaCy, or UD English-EWT train downloaded (stopover.upos)
+    upos_train: tuple[str, ...] | None = None
 
     def validate(self, where: str) -> None:
         if self.k <= 0 or self.draws <= 0 or self.diversity_sample <= 0:
             raise ConfigError(f"{where}: k, draws and diversity_sample must be > 0")
         if self.budget is not None and self.budget <= 0:
             raise ConfigError(f"{where}.budget = {self.budget}: must be > 0 or null")
+        for path in self.upos_train or ():
+            if not Path(path).expanduser().is_file():
+                raise ConfigError(f"{where}.upos_train: no such file {path} (English CoNLL-U for the UPOS tagger; "
+                                  "a config's relative paths start at the config file)")
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,13 @@ class TaskSource:
     target's English training data and its test sets are parallel (the same
     items by id, e.g. XQuAD trained on English XQuAD): train on one half of the
     items and evaluate every language on the other (see stopover.pipeline).
-    `skip_bad_rows`: see `stopover.data.read_table`.
+    `skip_bad_rows`: see `stopover.data.read_table`. `train_from`: the task whose
+    English training split a *target* stage reads, in place of the declared one
+    (XNLI trains on MNLI; where MNLI is absent, `train_from: xnli` with
+    `holdout: true` trains on one half of XNLI's own English items).
+    A `files` value may hold `{code}` (the dataset's code of the language, e.g.
+    `de` in XTREME's `dev-de.tsv.gz`) or `{language}` (its ISO 639-3 key), so
+    one key maps a split for every language: `test: dev-{code}.tsv.gz`.
     """
 
     data_dir: str | None = None  # local files: <data_dir>/<language>/<split>.<jsonl|tsv|csv|parquet>
@@ -163,6 +176,7 @@ class TaskSource:
     train_languages: tuple[str, ...] | None = None  # languages of the training files (default: eng)
     train: dict[str, Any] = field(default_factory=dict)  # per-task TrainConfig overrides
     holdout: bool = False  # train and test are parallel: split the items in two halves
+    train_from: str | None = None  # target stages: the task whose English train split they read
     # TSV/CSV rows whose number of fields differs from the header's: skipped with a warning that gives
     # the count (true), or the run stops naming file:line (false). Only the skipped rows differ, and
     # without the option no run gets that far, so it needs no place in the stage identity.
@@ -183,6 +197,12 @@ class TaskSource:
             raise ConfigError(f"{where}.languages: give at least one language, or leave it out for all of them")
         if self.data_dir is not None and not self.data_dir.strip():
             raise ConfigError(f"{where}.data_dir is empty: give a directory, or leave it out")
+        if self.train_from is not None:
+            from stopover.tasks import all_tasks  # the registry: plain declarations
+
+            if self.train_from not in {t.name for t in all_tasks()}:
+                raise ConfigError(f"{where}.train_from: unknown task {self.train_from!r}; "
+                                  "`stopover tasks` lists them")
         if self.train:
             self.train_config(TrainConfig(), where)  # unknown keys and bad values fail here
 
@@ -485,7 +505,8 @@ def _local_model(model: str, base: Path) -> bool:
 def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """`data` (a config file's mapping) with its relative paths made relative to `base`.
 
-    Paths: `data_dir`, `output_dir`, `tasks.<name>.data_dir` and a local `model` directory.
+    Paths: `data_dir`, `output_dir`, `tasks.<name>.data_dir`, `selection.upos_train` and a local
+    `model` directory.
     (`tasks.<name>.files` entries stay relative to their task's data directory.) Values of the
     wrong type are left alone for `from_dict` to report.
     """
@@ -496,6 +517,10 @@ def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     model = out.get("model")
     if isinstance(model, str) and model.strip() and _local_model(model, base):
         out["model"] = _against(model, base)
+    selection = out.get("selection")
+    if isinstance(selection, dict) and isinstance(selection.get("upos_train"), list):
+        out["selection"] = {**selection, "upos_train": [_against(p, base) if isinstance(p, str) and p else p
+                                                        for p in selection["upos_train"]]}
     tasks = out.get("tasks")
     if isinstance(tasks, dict):
         out["tasks"] = {name: {**source, "data_dir": _against(source["data_dir"], base)}

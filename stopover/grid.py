@@ -54,7 +54,9 @@ def _diversity_profiles(cfg: RunConfig, run: RunContext | None) -> tuple[Any, An
 
     tagger = None
     lab_conllu = Path(cfg.data_dir or "") / "upos-train.conllu"
-    if cfg.lab is not None and not os.environ.get(TRAIN_ENV) and lab_conllu.exists():
+    if cfg.selection.upos_train:
+        tagger = get_tagger(train_files=list(cfg.selection.upos_train))
+    elif cfg.lab is not None and not os.environ.get(TRAIN_ENV) and lab_conllu.exists():
         tagger = get_tagger(train_files=[lab_conllu])  # offline: the lab's own gold UPOS
     full = {name: diversity.profile_task(
                 name, data_dir=run.data(name).directory if run else None,

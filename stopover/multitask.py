@@ -102,7 +102,13 @@ def fit_mixed(parts: list[tuple[str, Any, Any, list[dict]]], encoder_path: str, 
         model_t = fmt.build_model(encoder_path, task).to(default_device())
         if models:  # share the first task's encoder now, so each further copy is freed at once
             first = next(iter(models.values()))
-            setattr(model_t, model_t.base_model_prefix, getattr(first, first.base_model_prefix))
+            shared = getattr(first, first.base_model_prefix)
+            own = getattr(model_t, model_t.base_model_prefix)
+            # heads that read the pooled output (multiple choice) need the pooler that a span-QA or
+            # tagging encoder is built without: the shared encoder takes this task's
+            if getattr(shared, "pooler", None) is None and getattr(own, "pooler", None) is not None:
+                shared.pooler = own.pooler
+            setattr(model_t, model_t.base_model_prefix, shared)
         models[name] = model_t
     model = MultiTaskModel(models)
     collators = {name: fmt.collate for name, _, fmt, _ in parts}

@@ -153,6 +153,8 @@ def _evaluate(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
             scores[lang] = json.loads(part.read_text(encoding="utf-8"))
         else:
             examples = run.test_examples(task, lang, limit=ecfg.max_examples)
+            if not examples:  # never a row scored on nothing
+                raise DataError(f"task {task.name!r}, language {lang!r}: no test examples to evaluate")
             feats = run.features(fmt, task, examples, tokenizer, int(spec.max_length or ecfg.max_length),
                                  train=False, data_key=[run.fingerprint(task, ("test",), (lang,)), lang,
                                                         ecfg.max_examples] + (["holdout"] if spec.holdout else []))

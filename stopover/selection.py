@@ -283,6 +283,19 @@ def _random_k(ctx: SelectionContext, k: int | None = None, draws: int | None = N
             for d, c in enumerate(subsets)]
 
 
+@strategy("every-k", family="random")
+def _every_k(ctx: SelectionContext, k: int | None = None) -> list[IntermediateSet]:
+    """Every k-subset of the pool, each once, as the random-control family: the exact reference
+    distribution for the draw-rank test (a diversity set's rank among *all* sets of its size, with
+    its floor 2 / C(n, k)), where a pool is small enough to enumerate. A subset equal to a diversity
+    set is the same stage; the analysis counts it once, as the diversity set, not as a draw.
+    """
+    k = ctx.check_k(ctx.k if k is None else k)
+    budget = ctx.subset_budget(k)
+    return [IntermediateSet.of(tuple(ctx.pool[i] for i in c), "every-k", draw=d, budget=budget)
+            for d, c in enumerate(itertools.combinations(range(len(ctx.pool)), k))]
+
+
 _EMPTY_EXPLICIT = ("strategy 'explicit' lists no tasks; for the no-intermediate baseline use the strategy `none` "
                    "(an empty explicit set would be recorded under the name 'explicit')")
 

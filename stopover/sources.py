@@ -173,12 +173,21 @@ class TaskData:
         split); False: not mapped (the directory layout decides).
         """
         task = self.declaration
-        for key, value in self.source.files.items():
+        # a language's own key (eng/train) wins over the split's key (train), whatever their order
+        keys = sorted(self.source.files, key=lambda k: "/" not in k)
+        for key in keys:
+            value = self.source.files[key]
             lang, _, name = key.rpartition("/")
             if name != split or (lang and lang != language and _iso3(task, lang) != language):
                 continue
             if value is None:
                 return None
+            # {code}: the dataset's own code of the language (XTREME's `de`), {language}: its ISO 639-3 key
+            try:
+                value = value.format(code=task.code(language), language=language)
+            except (KeyError, IndexError, ValueError):
+                raise DataError(f"tasks.{task.name}.files.{key} = {value}: only the placeholders {{code}} "
+                                "and {language} may appear in braces") from None
             path = Path(value).expanduser()
             if not path.is_absolute() and self.directory is not None:
                 path = Path(self.directory) / path
@@ -353,7 +362,7 @@ def task_data(cfg: RunConfig, task: Task | str, *, resolve_hub: bool = False) ->
         if not train_languages:
             train_error = task.missing_data or \
                 f"task {task.name!r}: no training files; set tasks.{task.name}.data_dir"
-    train_task = task.train_task or task.name
+    train_task = source.train_from or task.train_task or task.name
     dev_task = task.name if "dev" in task.splits else train_task
     eval_length = int(source.train["max_length"]) if "max_length" in source.train else cfg.evaluation.max_length
     parts = tuple(task_data(cfg, name, resolve_hub=resolve_hub) for name in task.union_of)
@@ -409,8 +418,17 @@ class Reader:
         data = self.data(task)
         rows = self.examples(data.task, "test", language)
         if data.holdout:
-            english = {ex.get("id"): holdout_half(ex) for ex in self.examples(data.task, "test", "eng")}
-            rows = [ex for ex in rows if english.get(ex.get("id"), 1) == 1]
+            english = self.examples(data.task, "test", "eng")
+            if all("id" in ex for ex in english) and all("id" in ex for ex in rows):
+                half = {ex["id"]: holdout_half(ex) for ex in english}
+                rows = [ex for ex in rows if half.get(ex["id"], 1) == 1]
+            elif len(english) == len(rows):
+                # parallel files without ids (XTREME's XNLI and PAWS-X TSVs): items match by position
+                rows = [ex for ex, en in zip(rows, english) if holdout_half(en) == 1]
+            else:
+                raise DataError(f"tasks.{data.task}.holdout: the {language} test items have no ids and "
+                                f"{len(rows)} rows against English's {len(english)}, so they cannot be matched "
+                                "to their English items; give both files the same items in the same order")
         return subset(rows, limit, None)
 
 

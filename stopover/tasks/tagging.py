@@ -384,3 +384,17 @@ register(Task(
     format_options=TaggingOptions(tag_set=ccg_tag_set, max_tags=CCG_MAX_TAGS, unknown_tag=CCG_UNKNOWN),
     licence="LDC User Agreement (CCGbank, LDC2005T13)", citation="Hockenmaier & Steedman 2007",
 ))
+
+register(Task(
+    name="ccg_genia", format="tagging", metric="accuracy",
+    description="CCG supertagging on GENIA biomedical abstracts (GENIA1000: one file, no splits: the "
+                "config says which split it plays); accuracy over tokens",
+    labels=(),  # open: built from the training file (ccg_tag_set), as for ccg
+    readers={"ccg": read_ccg, "ccg.gz": read_ccg,
+             **{f"{suffix}{gz}": read_ccg for suffix in STAGGED_SUFFIXES for gz in ("", ".gz")}},
+    locate=locate_ccg, companions=ccg_companions,
+    local_only=True, missing_data=CCG_MISSING,
+    published_train_size=1_000,  # GENIA1000 (Rimell & Clark 2008), 1,000 sentences
+    format_options=TaggingOptions(tag_set=ccg_tag_set, max_tags=CCG_MAX_TAGS, unknown_tag=CCG_UNKNOWN),
+    licence="not stated in the public copy (masashi-y/ud2ccg); see ../shared/data/PROVENANCE.md", citation="Rimell & Clark 2008",
+))
