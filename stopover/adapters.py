@@ -19,7 +19,7 @@ and the settings are part of the stage identity (they live in the stage's train 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from stopover.errors import ConfigError
 
@@ -88,7 +88,8 @@ def apply_lora(model: "torch.nn.Module", spec: LoraSpec) -> "torch.nn.Module":
     if missing:
         raise ConfigError(f"peft.target_modules: {', '.join(missing)} not found in the encoder "
                           f"({type(model).__name__}); e.g. query, key, value, dense")
-    config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+    # peft annotates lora_alpha as int but only divides it by r: a float alpha is used as given
+    config = LoraConfig(r=spec.r, lora_alpha=cast(int, spec.alpha), lora_dropout=spec.dropout,
                         # one regex (a string, not a list: peft reads a list as name suffixes),
                         # so that only the encoder's modules are adapted, never a head's `dense`
                         target_modules=rf"{prefix}\..*\.({'|'.join(spec.target_modules)})",

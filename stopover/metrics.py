@@ -31,7 +31,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from stopover.errors import DataError, LanguageError
 
@@ -109,10 +109,11 @@ def _seqeval_scores(pred: list[list[str]], gold: list[list[str]]) -> Scores:
         # seqeval warns for every non-IOB tag ("NOUN seems not to be NE tag") and
         # when there are no predicted/gold chunks (the score is then 0, as XTREME reports).
         warnings.simplefilter("ignore")
+        # seqeval annotates a per-class list too (average=None); the micro average is one float
         return {
-            "f1": 100.0 * float(f1_score(gold, pred)),
-            "precision": 100.0 * float(precision_score(gold, pred)),
-            "recall": 100.0 * float(recall_score(gold, pred)),
+            "f1": 100.0 * float(cast(float, f1_score(gold, pred))),
+            "precision": 100.0 * float(cast(float, precision_score(gold, pred))),
+            "recall": 100.0 * float(cast(float, recall_score(gold, pred))),
         }
 
 

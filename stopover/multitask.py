@@ -13,11 +13,14 @@ on to the next stage; the heads are dropped.
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
 from stopover.train import length_grouped_batches
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def task_probabilities(sizes: dict[str, int], sampling: str, temperature: float = 2.0) -> dict[str, float]:
@@ -36,7 +39,7 @@ def task_probabilities(sizes: dict[str, int], sampling: str, temperature: float 
 class MultiTaskModel(torch.nn.Module):
     """Task models whose encoders are one shared module; forward(task=..., **batch)."""
 
-    def __init__(self, models: dict[str, torch.nn.Module]) -> None:
+    def __init__(self, models: dict[str, PreTrainedModel]) -> None:
         super().__init__()
         first = next(iter(models.values()))
         prefix = first.base_model_prefix
@@ -97,7 +100,7 @@ def fit_mixed(parts: list[tuple[str, Any, Any, list[dict]]], encoder_path: str, 
     from stopover.train import seed_everything, train
 
     seed_everything(seed)
-    models: dict[str, torch.nn.Module] = {}
+    models: dict[str, PreTrainedModel] = {}
     for name, task, fmt, _ in parts:
         model_t = fmt.build_model(encoder_path, task).to(default_device())
         if models:  # share the first task's encoder now, so each further copy is freed at once

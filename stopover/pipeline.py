@@ -18,7 +18,7 @@ and a killed run resumes. What the stages read comes from each task's resolved
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from stopover.context import RunContext, example_texts
 from stopover.errors import DataError
@@ -33,13 +33,19 @@ __all__ = ["Pipeline", "cell_specs", "evaluate", "example_texts", "holdout_half"
            "run_cell", "target"]
 
 
-class CellLike(Protocol):  # what `run_cell` reads of a grid cell (stopover.grid.Cell)
-    strategy: str
-    intermediate: str
-    tasks: tuple[str, ...]
-    budget: int | None
-    seed: int
-    target: str
+class CellLike(Protocol):  # what `run_cell` reads of a grid cell (stopover.grid.Cell, a frozen dataclass)
+    @property
+    def strategy(self) -> str: ...
+    @property
+    def intermediate(self) -> str: ...
+    @property
+    def tasks(self) -> tuple[str, ...]: ...
+    @property
+    def budget(self) -> int | None: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def target(self) -> str: ...
 
 
 # (a) -------------------------------------------------------------------- intermediate
@@ -220,14 +226,16 @@ def _fit(run: RunContext, name: str, train_from: str, encoder: str, cfg: Any, se
                          + (["holdout"] if holdout else []))
     dev_task = dev_task or name
     dev = _dev(run, dev_task, cfg.max_dev_examples)
-    dev_fn = None
+    dev_fn: Callable[[Any], float] | None = None
     if dev:
         dev_feats = run.features(fmt, task, dev, tokenizer, cfg.max_length, train=False,
                                  data_key=[run.fingerprint(dev_task, ("dev",), ("eng",)), cfg.max_dev_examples])
         primary = _primary(name)
 
-        def dev_fn(m: Any) -> float:
+        def dev_score(m: Any) -> float:
             return fmt.score(task, dev, run.predict(fmt, m, dev_feats, dev, task, tokenizer), "eng")[primary]
+
+        dev_fn = dev_score
 
     run.log(f"{label}: {len(examples)} examples, {cfg.epochs:g} epoch(s)")
     model, result = fit(fmt, task, encoder, feats, tokenizer, cfg, seed=seed, dev_score=dev_fn,

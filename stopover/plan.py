@@ -15,7 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from stopover.config import RunConfig
 from stopover.context import RunContext
@@ -75,7 +75,7 @@ def sequences(task: Task) -> int:
     """Sequences the encoder reads per example of `task`."""
     from stopover.formats import get_format
 
-    declared = getattr(get_format(task.format), "sequences", None)
+    declared: Callable[[Task], int] | None = getattr(get_format(task.format), "sequences", None)
     if callable(declared):
         return int(declared(task))
     return int(_SEQUENCES.get(task.format, lambda t: 1)(task))

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from stopover.config import RunConfig, TaskSource, TrainConfig
 from stopover.data import FILE_TYPES, SKIP_BAD_ROWS, canonicalize, find_local_file, load_examples, read_table
@@ -168,7 +168,7 @@ class TaskData:
         """`base` with the task's `tasks.<name>.train` overrides applied."""
         return self.source.train_config(base, f"tasks.{self.task}")
 
-    def mapped_file(self, language: str, split: str) -> Path | None | bool:
+    def mapped_file(self, language: str, split: str) -> Path | None | Literal[False]:
         """The file `tasks.<name>.files` names for (language, split); None: mapped to null (no such
         split); False: not mapped (the directory layout decides).
         """

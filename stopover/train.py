@@ -23,7 +23,7 @@ import random
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
 import numpy as np
 import torch
@@ -32,6 +32,11 @@ from stopover.config import TrainConfig
 from stopover.device import model_device, to_device
 from stopover.errors import ModelError
 from stopover.models import writing
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 
 
 @dataclass
@@ -104,7 +109,8 @@ def _resolve_precision(requested: str, device: str = "cpu") -> tuple[str, str | 
 
 
 def _freeze(model: torch.nn.Module) -> None:
-    emb = model.get_input_embeddings()
+    # a transformers model (or MultiTaskModel); nn.Module alone types unknown attributes as Tensor | Module
+    emb = cast("PreTrainedModel", model).get_input_embeddings()
     emb.weight.requires_grad_(False)
 
 
@@ -125,7 +131,9 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 def get_rng_state(rng: random.Random) -> dict[str, Any]:
     """The Python, torch and NumPy generator states as tensors and plain values (no pickled objects)."""
-    name, key, pos, has_gauss, gauss = np.random.get_state()
+    # the global generator is MT19937, whose legacy state is this tuple (the stubs also allow a dict)
+    np_state = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())
+    name, key, pos, has_gauss, gauss = np_state
     return {"python": rng.getstate(), "torch": torch.get_rng_state(),
             "numpy": [name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
 
@@ -189,8 +197,8 @@ def _check_positions(model: torch.nn.Module, max_length: int) -> None:
                      "tasks.<task>.train.max_length)", f"model {name}" if name else "the model")
 
 
-def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Callable[[list[dict]], dict],
-          cfg: TrainConfig, *, seed: int, dev_score: Callable[[torch.nn.Module], float] | None = None,
+def train(model: ModelT, features: list[dict[str, Any]], collate: Callable[[list[dict]], dict],
+          cfg: TrainConfig, *, seed: int, dev_score: Callable[[ModelT], float] | None = None,
           progress: Any = None, description: str = "training", checkpoint_dir: Path | None = None,
           checkpoint_every: int = 0,
           batch_plan: tuple[int, Callable[[random.Random], list[list[int]]]] | None = None) -> TrainResult:
@@ -248,6 +256,7 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
 
     def evaluate() -> None:
         nonlocal best_weights
+        assert dev_score is not None  # evaluate runs only when eval_every > 0, i.e. with a dev_score
         score = float(dev_score(model))
         state.history.append({"batch": float(batches_done), "dev": score})
         if state.best_dev is None or score > state.best_dev:
@@ -259,7 +268,7 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
 
     bar = progress.add_task(description, total=total_batches) if progress is not None else None
     batches_done = state.step * cfg.grad_accum
-    if bar is not None:
+    if progress is not None:
         progress.update(bar, completed=batches_done)
     model.train()
     use_bf16 = precision == "bf16"
@@ -295,7 +304,7 @@ def train(model: torch.nn.Module, features: list[dict[str, Any]], collate: Calla
             # checkpoint taken before the evaluation would lose it (and, at the last step, the
             # stage's best_dev with it).
             save_checkpoint()
-        if bar is not None:
+        if progress is not None:
             progress.update(bar, advance=1)
     if best_weights is not None:
         model.load_state_dict(best_weights, strict=False)  # the frozen tensors were left out

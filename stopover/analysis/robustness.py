@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,7 @@ def robustness(scores: pd.DataFrame, distances: pd.DataFrame, kinds: Sequence[st
         dk = distances[distances["kind"] == kind].set_index("language")["distance"]
         backend = distances.loc[distances["kind"] == kind, "backend"].iloc[0]
         for (condition, task), sub in scores.groupby(["condition", "task"], sort=True):
+            condition = cast(str, condition)  # the stubs type group keys as Hashable; conditions are names
             langs = sorted(lang for lang in sub["language"].unique()
                            if lang != ENGLISH and lang in dk.index and np.isfinite(dk[lang]))
             cell = build_cell(sub, condition, langs)

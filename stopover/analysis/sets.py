@@ -32,7 +32,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 import pandas as pd
@@ -224,7 +224,7 @@ def build_units(scores: pd.DataFrame, distances: pd.DataFrame, covariates: pd.Da
                 kind: str, notes: list[str], *, adjust: bool = True) -> SetUnits | None:
     """Per-set slopes of one task x kind over the languages every set scored (None if under 3)."""
     sub = scores[(scores["task"] == task) & (scores["language"] != ENGLISH)
-                 & scores["intermediate"].map(lambda i: bool(set_tasks(i)))]
+                 & scores["intermediate"].map(lambda i: bool(set_tasks(cast(str, i))))]  # set names, never NA
     dk = distances[distances["kind"] == kind].set_index("language")["distance"]
     sub = sub[sub["language"].isin(dk.index[np.isfinite(dk.to_numpy())])]
     if sub.empty:

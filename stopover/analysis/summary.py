@@ -6,7 +6,7 @@ the comparison of one set with the mean of the draws is worded as secondary.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ def _primary_paragraphs(set_tests: pd.DataFrame, kind: str, alpha: float, pct: s
 
 
 def summarize(comp: pd.DataFrame, robust: pd.DataFrame, mixed: pd.DataFrame, kinds: Sequence[str],
-              conditions: Sequence[str], alpha: float = 0.05, ci: float = 0.95,
+              conditions: Iterable[str], alpha: float = 0.05, ci: float = 0.95,
               set_tests: pd.DataFrame | None = None, power: pd.DataFrame | None = None) -> str:
     """Plain-words answer to the research question, built only from the computed numbers.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -80,7 +81,7 @@ def xtreme_tables(ev: pd.DataFrame, scores: pd.DataFrame, distances: pd.DataFram
         wide = wide[cols]
         wide["avg"] = wide.mean(axis=1, skipna=False)
         wide.index.name = "condition"
-        tables[f"languages_{slug(task)}"] = wide.round(2).reset_index()
+        tables[f"languages_{slug(cast(str, task))}"] = wide.round(2).reset_index()  # group keys: task names
 
     rk = robust[(robust["kind"] == kind) & (robust["measure"] == "score")]
     if not rk.empty:

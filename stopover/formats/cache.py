@@ -225,45 +225,45 @@ def decode_features(path: Path, key: str | None = None) -> list[dict[str, Any]]:
         n = int(header["n"])
         features: list[dict[str, Any]] = [{} for _ in range(n)]
         for c, column in enumerate(header["columns"]):
-            key, kind = column["key"], column["kind"]
+            name, kind = column["key"], column["kind"]
             if column["all"]:
                 owners = list(range(n))
             else:
                 present = arrays[f"{c}.present"]
                 if present.shape != (n,):
-                    raise DamagedEntry(f"column {key!r}: presence mask of the wrong size")
+                    raise DamagedEntry(f"column {name!r}: presence mask of the wrong size")
                 owners = np.flatnonzero(present).tolist()
             values = arrays[f"{c}.values"]
             if values.ndim != 1:
-                raise DamagedEntry(f"column {key!r}: values are not one-dimensional")
+                raise DamagedEntry(f"column {name!r}: values are not one-dimensional")
             m = len(owners)
             if kind == "int":
                 if len(values) != m:
-                    raise DamagedEntry(f"column {key!r}: {len(values)} values for {m} features")
+                    raise DamagedEntry(f"column {name!r}: {len(values)} values for {m} features")
                 decoded: list[Any] = values.tolist()
             elif kind == "ints":
-                decoded = _ragged(values.tolist(), arrays[f"{c}.offsets"], m, key)
+                decoded = _ragged(values.tolist(), arrays[f"{c}.offsets"], m, name)
             elif kind == "ints2":
                 inner = arrays[f"{c}.inner"]
-                rows = _ragged(values.tolist(), inner, len(inner) - 1, key)
-                decoded = _ragged(rows, arrays[f"{c}.offsets"], m, key)
+                rows = _ragged(values.tolist(), inner, len(inner) - 1, name)
+                decoded = _ragged(rows, arrays[f"{c}.offsets"], m, name)
             elif kind == "spans":
                 none = arrays[f"{c}.none"].tolist()
                 flat = values.tolist()
                 if len(flat) != 2 * len(none):
-                    raise DamagedEntry(f"column {key!r}: {len(flat)} span ends for {len(none)} spans")
+                    raise DamagedEntry(f"column {name!r}: {len(flat)} span ends for {len(none)} spans")
                 items = [None if none[j] else (flat[2 * j], flat[2 * j + 1]) for j in range(len(none))]
-                decoded = _ragged(items, arrays[f"{c}.offsets"], m, key)
+                decoded = _ragged(items, arrays[f"{c}.offsets"], m, name)
             elif kind == "json":
                 if values.dtype != np.uint8:
-                    raise DamagedEntry(f"column {key!r}: JSON column of type {values.dtype}")
+                    raise DamagedEntry(f"column {name!r}: JSON column of type {values.dtype}")
                 blob = values.tobytes()
-                cuts = _cuts(arrays[f"{c}.offsets"], m, len(blob), key)
+                cuts = _cuts(arrays[f"{c}.offsets"], m, len(blob), name)
                 decoded = [_from_json(json.loads(blob[cuts[i]:cuts[i + 1]].decode("utf-8"))) for i in range(m)]
             else:
-                raise DamagedEntry(f"column {key!r}: unknown kind {kind!r}")
+                raise DamagedEntry(f"column {name!r}: unknown kind {kind!r}")
             for i, value in zip(owners, decoded):
-                features[i][key] = value
+                features[i][name] = value
     except DamagedEntry:
         raise
     except (KeyError, TypeError, ValueError, IndexError, UnicodeDecodeError) as err:

@@ -33,7 +33,7 @@ is an intermediate objective, not a benchmark task.
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, Callable
 
 from stopover.errors import ModelError
 
@@ -58,6 +58,8 @@ def _tied_projection_class():
 
     class TiedProjection(torch.nn.Module):
         """The vocabulary projection, always with the owner's *current* input embeddings as weight."""
+
+        _owner: Callable[[], Any]  # weakref.ref to the owning model (set in __init__, outside nn.Module's registry)
 
         def __init__(self, owner: torch.nn.Module, bias: torch.nn.Parameter | None) -> None:
             super().__init__()
