@@ -260,6 +260,9 @@ class RunConfig:
     slurm: dict[str, Any] = field(default_factory=dict)  # submitit parameters, e.g. {partition: gpu, timeout_min: 600}
     lab: LabConfig | None = None  # generate typology-lab data into the run directory
     keep_models: bool = True  # false: delete model weights once every evaluation needing them is done
+    # what this run can and cannot conclude, in a sentence or two: shown at the top of report.html
+    # (a reader's note, part of no stage identity)
+    notes: str = ""
     tracking: TrackingConfig = TrackingConfig()  # experiment tracking (stopover.tracking); not part of identities
 
     def validate(self, where: str = "config") -> None:

@@ -272,8 +272,8 @@ img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 """
 
 
-def render_html(analysis: Analysis, figures: dict[str, bytes], config_text: str | None) -> str:
-    """The complete report page as one string."""
+def render_html(analysis: Analysis, figures: dict[str, bytes], config_text: str | None, notes: str = "") -> str:
+    """The complete report page as one string; `notes`: the config's word on what the run can conclude."""
     a = analysis
     esc = html.escape
     ci_pct = int(round(a.settings.get("ci", 0.95) * 100))
@@ -282,6 +282,7 @@ def render_html(analysis: Analysis, figures: dict[str, bytes], config_text: str 
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>stopover report: {esc(a.run_dir.name)}</title><style>{_CSS}</style></head><body>",
              f"<h1>stopover report: {esc(a.run_dir.name)}</h1>",
+             *([f"<div class='summary'><p><b>About this run.</b> {esc(notes.strip())}</p></div>"] if notes.strip() else []),
              "<h2>Summary</h2><div class='summary'>",
              *[f"<p>{esc(p)}</p>" for p in a.summary.split("\n\n")], "</div>"]
 
@@ -395,5 +396,11 @@ def write_report(run_dir: str | Path, analysis: Analysis | None = None) -> Path:
     cfg = run_dir / CONFIG_FILE
     config_text = cfg.read_text(encoding="utf-8") if cfg.exists() else None
     out = run_dir / REPORT_FILE
-    atomic_write_text(out, render_html(analysis, figures, config_text))
+    notes = ""
+    if config_text:
+        import yaml
+
+        saved = yaml.safe_load(config_text)
+        notes = str(saved.get("notes") or "") if isinstance(saved, dict) else ""
+    atomic_write_text(out, render_html(analysis, figures, config_text, notes))
     return out

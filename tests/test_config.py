@@ -148,3 +148,14 @@ def test_skip_bad_rows_is_a_task_option(tmp_path):
     assert cfg.tasks["pawsx"].skip_bad_rows is True
     with pytest.raises(ConfigError, match="skip_bad_rows: expected true/false"):
         load_config(write(tmp_path, "targets: [pawsx]\ntasks: {pawsx: {skip_bad_rows: maybe}}\n"))
+
+
+def test_upos_train_is_relative_to_the_config_and_must_exist(tmp_path):
+    (tmp_path / "ud").mkdir()
+    (tmp_path / "ud" / "en.conllu").write_text("1\tHi\thi\tINTJ\t_\t_\t0\troot\t_\t_\n\n", encoding="utf-8")
+    cfg = load_config(write(tmp_path, "targets: [xnli]\nselection: {upos_train: [ud/en.conllu]}\n"
+                                      "notes: a tiny run\n"))
+    assert cfg.selection.upos_train == (str(tmp_path.resolve() / "ud/en.conllu"),)
+    assert cfg.notes == "a tiny run"
+    with pytest.raises(ConfigError, match=r"selection.upos_train: no such file .*missing.conllu"):
+        load_config(write(tmp_path, "targets: [xnli]\nselection: {upos_train: [missing.conllu]}\n"))

@@ -216,3 +216,19 @@ def test_a_bad_strategy_stops_plan_before_any_data_is_read(tmp_path, monkeypatch
         assert main([command, str(path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and "unknown selection strategy 'diversity-topkk'" in err, err
+
+
+def test_every_k_enumerates_each_subset_once_as_the_random_family() -> None:
+    sets = sel.expand(["every-k"], ctx())
+    assert len(sets) == math.comb(5, 2) and len({s.tasks for s in sets}) == len(sets)
+    assert [s.draw for s in sets] == list(range(len(sets)))
+    assert sets[0].tasks == ("mnli", "squad") and sets[-1].tasks == ("cosmosqa", "pos")  # pool order
+    assert sel.family_of("every-k") == "random"
+    topk = sel.expand(["diversity-topk"], ctx())[0]
+    assert {s.budget for s in sets} == {topk.budget}
+    # the diversity set is one of the enumerated sets: the same name, hence the same stage
+    assert topk.name in {s.name for s in sets}
+    assert len(sel.expand([{"every-k": {"k": 3}}], ctx())) == math.comb(5, 3)
+    with pytest.raises(ConfigError, match="no option"):
+        sel.validate_strategies(type("C", (), {"strategies": [{"every-k": {"draws": 3}}], "pool": POOL,
+                                              "selection": type("S", (), {"k": 2, "diversity_measure": "composite"})()})())

@@ -103,3 +103,51 @@ def test_hub_commits_are_resolved_only_online(monkeypatch):
 
     assert resolve_commit("google/xtreme", "c" * 40) == "c" * 40  # a commit is what it says
     assert resolve_commit("google/xtreme", "main") is None  # offline (the tests): never asked
+
+
+def _xtreme_pairs(directory, code: str, premises: list[str]) -> None:
+    """XTREME-layout XNLI file dev-<code>.tsv: no header, no ids, parallel across languages by line."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = [f"{p} ({code})\thypothesis {i} ({code})\t{['entailment', 'neutral', 'contradiction'][i % 3]}"
+             for i, p in enumerate(premises)]
+    (directory / f"dev-{code}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_files_placeholders_train_from_and_an_id_less_holdout(tmp_path):
+    root = tmp_path / "xnli"
+    premises = [f"premise number {i // 2}" for i in range(40)]  # two hypotheses per premise
+    for code in ("en", "de"):
+        _xtreme_pairs(root, code, premises)
+    cfg = _cfg(tmp_path, tasks={"xnli": {
+        "data_dir": str(root), "train_from": "xnli", "holdout": True, "languages": ["en", "de"],
+        # the language's own key wins over the split's key, whatever their order in the mapping
+        "files": {"test": "dev-{code}.tsv", "eng/train": "dev-en.tsv", "dev": None}}})
+    data = task_data(cfg, "xnli")
+    assert (data.train_task, data.dev_task) == ("xnli", "xnli")
+    assert data.local_file("deu", "test") == root / "dev-de.tsv"
+    assert data.local_file("eng", "train") == root / "dev-en.tsv"
+    reader = Reader(cfg)
+    train = reader.train_examples("xnli", holdout=True, target=True)
+    test_en, test_de = reader.test_examples("xnli", "eng"), reader.test_examples("xnli", "deu")
+    assert len(train) + len(test_en) == 40 and train and test_en
+    # the halves split premises, never the items of one premise; German follows English by position
+    assert not {ex["text_a"] for ex in train} & {ex["text_a"] for ex in test_en}
+    assert [ex["text_a"].replace("(de)", "(en)") for ex in test_de] == [ex["text_a"] for ex in test_en]
+    # unequal files without ids cannot be matched: an error, never a silent mismatch
+    _xtreme_pairs(root, "de", premises[:-2])
+    with pytest.raises(DataError, match="no ids and 38 rows against English's 40"):
+        Reader(cfg).test_examples("xnli", "deu")
+
+
+def test_a_files_value_with_an_unknown_placeholder_names_the_key(tmp_path):
+    _xtreme_pairs(tmp_path / "xnli", "en", ["a", "b"])
+    cfg = _cfg(tmp_path, tasks={"xnli": {"data_dir": str(tmp_path / "xnli"), "files": {"test": "dev-{lang}.tsv"}}})
+    with pytest.raises(DataError, match=r"tasks.xnli.files.test = dev-\{lang\}.tsv: only the placeholders"):
+        task_data(cfg, "xnli").local_file("eng", "test")
+
+
+def test_train_from_must_name_a_task(tmp_path):
+    from stopover.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train_from: unknown task 'mnlii'"):
+        _cfg(tmp_path, tasks={"xnli": {"train_from": "mnlii"}})

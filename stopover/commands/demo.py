@@ -1,15 +1,18 @@
-"""`stopover demo [--quick]`: the offline study end to end, ending with report.html."""
+"""`stopover demo [--lab] [--quick]`: the offline study end to end, ending with report.html."""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "demo"
-HELP = "run the whole study offline (embedded encoder + typology lab) and write report.html"
+HELP = ("run the whole study offline on real data (embedded encoder, real tasks and languages; --lab: the "
+        "typology lab) and write report.html")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="a smaller version (one seed, fewer examples)")
+    parser.add_argument("--lab", action="store_true",
+                        help="the typology lab (synthetic languages with controlled typology) instead of real data")
+    parser.add_argument("--quick", action="store_true", help="a smaller version (fewer cells or examples)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the demo config, "
                         "e.g. output_dir=/tmp/runs seeds=[0]")
 
@@ -24,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     quiet_libraries()
     console = Console(stderr=True)
     with make_progress(console) as progress:
-        run_dir, report, seconds, trained = run_demo(quick=args.quick, overrides=args.overrides, progress=progress,
+        run_dir, report, seconds, trained = run_demo(quick=args.quick, lab=args.lab, overrides=args.overrides, progress=progress,
                                             log=lambda m: progress.console.log(m))
     print_summary(run_dir)
     out = Console()
