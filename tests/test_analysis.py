@@ -224,6 +224,10 @@ def test_xtreme_tables(planted: an.Analysis) -> None:
     assert list(paper.columns) == ["none", "mnli+qqp", "random-k (mean of draws)"]
     assert list(paper.index) == ["pawsx", "xnli", "avg"]
     assert paper.loc["xnli", "mnli+qqp"] == tasks.loc["diversity-topk", "xnli (accuracy)"]
+    gain = planted.tables["paper_gain"].set_index("task")
+    assert list(gain.columns) == ["mnli+qqp", "random-k (mean of draws)"]
+    assert gain.loc["xnli", "mnli+qqp"] == pytest.approx(paper.loc["xnli", "mnli+qqp"] - paper.loc["xnli", "none"],
+                                                         abs=0.011)
     lang = planted.tables["languages_xnli"]
     assert list(lang.columns[:3]) == ["condition", "eng", "deu"]  # English, then nearest first
     assert "slopes_syntactic" in planted.tables

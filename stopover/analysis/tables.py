@@ -71,6 +71,10 @@ def xtreme_tables(ev: pd.DataFrame, scores: pd.DataFrame, distances: pd.DataFram
     paper.loc["avg"] = paper.mean(axis=0, skipna=False)
     paper.index.name = "task"
     tables["paper"] = paper.round(2).reset_index()
+    if BASELINE in paper.columns and len(paper.columns) > 1:
+        # the reference study's main table: each intermediate set's gain over no intermediate stage
+        gain = paper.drop(columns=[BASELINE]).sub(paper[BASELINE], axis=0)
+        tables["paper_gain"] = gain.round(2).reset_index()
 
     kind = kinds[0]
     dk = distances[distances["kind"] == kind].set_index("language")["distance"]
