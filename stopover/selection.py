@@ -14,6 +14,8 @@ options are what a config may set for it. Built in:
   `stopover.diversity.union_vendi`);
 - `random-k`: R distinct random k-subsets (seeded): the control for the
   diversity strategies, with the same k and the same example budget;
+- `every-k`: every k-subset of the pool, each once (the random control
+  enumerated, where the pool is small: exact draw-rank p-values);
 - `explicit`: a set the user lists (`tasks=[...]`);
 - `oracle`: post hoc, the set with the best English dev score for a target
   task (`ctx.dev_scores`); `reference=True`, a ceiling to report, never a
@@ -23,13 +25,16 @@ Sets built by a strategy list their tasks in pool order, so the same subset
 reached by two strategies has one name (and trains once: stages are cached
 by config); `explicit` keeps the user's order (it may be the training order).
 
-Budget: k-task sets (diversity-topk, diversity-cover, random-k) all get
+Budget: k-task sets (diversity-topk, diversity-cover, random-k, every-k) all get
 `ctx.subset_budget()` total training examples: `ctx.budget` when set, else
 the sum of the k smallest pool example counts (the largest budget that every
 k-subset can meet without repeating examples), else None (each set uses all
 its data; the sets are then not budget-matched). Other non-empty sets get
 `ctx.budget` (None = all their data). How a budget is split across a set's
 tasks is the training stage's business.
+
+Size: one concept (how intermediate sets are chosen): each strategy is a short
+registered function, and validation sits beside the strategies it checks.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ An explicit data directory (`tasks.<name>.data_dir`, or `<data_dir>/<task>/`
 when it exists) must hold every split a run reads: a missing file is an error
 naming it, never a silent download. The data fingerprint (`fingerprint`) is
 what stage identities hash. No torch here.
+
+Size: one concept (what a run reads per task and where it comes from), over 400 lines
+because TaskData, the Hub/mirror state and the Reader resolve one source together.
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ taggers are never confused.
 expression that keeps words, numbers and hyphenated or dotted compounds
 whole, splits English clitics the way UD/Penn do ("don't" -> "do n't",
 "John's" -> "John 's") and makes every other non-space symbol its own token.
+
+Size: one concept (the tagger the syntactic measures need), over 400 lines because the
+perceptron, its features, its training-data source and spaCy's adapter share one cache
+key and must change together.
 """
 
 from __future__ import annotations
