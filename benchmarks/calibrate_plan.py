@@ -26,13 +26,12 @@ def stage_seconds(stage_dir: Path) -> float | None:
 
 
 def main(argv: list[str]) -> int:
-    from stopover.config import load_config
-    from stopover.plan import plan
-    from stopover.store import run_dir_for
-
     import yaml
 
     import stopover.spec
+    from stopover.config import load_config
+    from stopover.plan import plan
+    from stopover.store import run_dir_for
 
     cfg = load_config(argv[0])
     run_dir = Path(argv[1]) if len(argv) > 1 else run_dir_for(cfg)
@@ -58,7 +57,8 @@ def main(argv: list[str]) -> int:
         pred = overhead + slope * x
         r2 = 1 - ((y - pred) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12)
         print(f"{kind}: {len(rows)} stages, {y.sum() / 60:.1f} min in all; overhead {overhead:.1f} s per stage, "
-              f"{1 / slope if slope > 0 else float('inf'):,.0f} positions/s (R^2 {r2:.2f}; stage times {y.min():.1f}-{y.max():.1f} s)")
+              f"{1 / slope if slope > 0 else float('inf'):,.0f} positions/s (R^2 {r2:.2f}; "
+              f"stage times {y.min():.1f}-{y.max():.1f} s)")
     return 0
 
 

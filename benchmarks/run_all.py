@@ -1,6 +1,6 @@
 """Run every stopover benchmark and print one table of figures and ratios.
 
-    python benchmarks/run_all.py [--quick] [--threads N] [--only training,eval,grid,demo,tokenize]
+    python benchmarks/run_all.py [--quick] [--threads N] [--only training,eval,grid,demo,demo-lab,tokenize]
 
 Writes benchmarks/results/latest.md and latest.json (date, CPU model, cores,
 load average, torch and transformers versions, every figure). Each benchmark
@@ -28,7 +28,8 @@ BENCHES = {
     "grid": ("grid cost", bench_grid.run),
     "eval": ("zero-shot evaluation throughput", bench_eval.run),
     "training": ("training throughput", bench_training.run),
-    "demo": ("demo", bench_demo.run),
+    "demo": ("demo (real data, the README's main command)", bench_demo.run),
+    "demo-lab": ("demo (typology lab)", lambda quick: bench_demo.run(quick, lab=True)),
 }
 
 

@@ -1,4 +1,5 @@
-"""`stopover demo --lab --quick` and the real-data `stopover demo --quick` end to end with tiny settings: lab data, strategies, report.html."""
+"""`stopover demo --lab --quick` and the real-data `stopover demo --quick` end to end, tiny settings:
+lab data, real data, strategies, report.html."""
 
 from __future__ import annotations
 
