@@ -36,6 +36,15 @@ from stopover.tasks import Task, get_task
 GPU_TRAIN_TOKENS_PER_S = 45_000
 GPU_INFERENCE_SPEEDUP = 3.0
 
+# Time on the 2-core CPU development machine, per stage kind: (seconds of fixed cost per stage -
+# model load and save, data reading, bookkeeping -, sequence positions per second), fitted by
+# benchmarks/calibrate_plan.py on the run of configs/real-study.yaml (2026-12-08, bf16 autocast,
+# frozen word embeddings, 299 stages). A model not listed here has no estimate: measure it.
+MACHINE_TIME: dict[str, dict[str, tuple[float, float]]] = {
+    "embedded:multilingual-e5-small": {"intermediate": (20.0, 2000.0), "target": (10.0, 1000.0), "eval": (8.0, 6000.0)},
+}
+MACHINE = "2-core CPU (the development machine)"
+
 
 # Sequences the encoder reads per example, for formats that do not declare `sequences(task)`:
 # one per choice (multiple choice), both sides of a pair (retrieval), else one.
@@ -260,6 +269,22 @@ def gpu_hours(stages: list[PlannedStage], train_tokens_per_s: float = GPU_TRAIN_
         rate = train_tokens_per_s * (GPU_INFERENCE_SPEEDUP if kind == "eval" else 1.0)
         seconds = sum(s.positions for s in todo if s.positions is not None) / rate
         out[kind] = (seconds / 3600.0, sum(1 for s in todo if s.positions is None))
+    return out
+
+
+def machine_minutes(stages: list[PlannedStage], model: str) -> dict[str, tuple[float, int]] | None:
+    """{kind: (minutes on MACHINE of its stages still to run whose size is known, stages of unknown
+    size)}, or None when `model` has no calibration in MACHINE_TIME.
+    """
+    rates = MACHINE_TIME.get(model)
+    if rates is None:
+        return None
+    out: dict[str, tuple[float, int]] = {}
+    for kind in ("intermediate", "target", "eval"):
+        overhead, per_s = rates[kind]
+        todo = [s for s in stages if s.kind == kind and not s.done]
+        seconds = sum(overhead + s.positions / per_s for s in todo if s.positions is not None)
+        out[kind] = (seconds / 60.0, sum(1 for s in todo if s.positions is None))
     return out
 
 

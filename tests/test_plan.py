@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from stopover import tasks as task_registry
 from stopover.config import RunConfig, from_dict
 from stopover.plan import plan, published_train_size
@@ -51,3 +53,18 @@ def test_plan_states_each_tests_floor_before_running(tmp_path):
     assert tests["sign-flip"].floor == sign_flip_floor(3) == 0.25 and not tests["sign-flip"].reachable
     assert "at least" in tests["draw-rank"].fix and "more languages" in tests["sign-flip"].fix
     assert not (tmp_path / "runs").exists()
+
+
+def test_machine_minutes_follow_the_calibration():
+    from stopover.plan import MACHINE_TIME, PlannedStage, machine_minutes
+
+    model = "embedded:multilingual-e5-small"
+    stages = [PlannedStage("target", "a", "t", False, 10, positions=60_000),
+              PlannedStage("target", "b", "t", True, 10, positions=60_000),  # done: costs nothing
+              PlannedStage("eval", "c", "e", False, None, positions=None)]   # unknown size: counted apart
+    out = machine_minutes(stages, model)
+    assert out is not None
+    overhead, rate = MACHINE_TIME[model]["target"]
+    assert out["target"] == (pytest.approx((overhead + 60_000 / rate) / 60), 0)
+    assert out["eval"] == (0.0, 1) and out["intermediate"] == (0.0, 0)
+    assert machine_minutes(stages, "xlm-roberta-large") is None  # not calibrated: no number

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from stopover.config import load_config
     from stopover.errors import ConfigError
-    from stopover.plan import GPU_INFERENCE_SPEEDUP, GPU_TRAIN_TOKENS_PER_S, gpu_hours, plan
+    from stopover.plan import GPU_INFERENCE_SPEEDUP, GPU_TRAIN_TOKENS_PER_S, MACHINE, gpu_hours, machine_minutes, plan
 
     throughput = GPU_TRAIN_TOKENS_PER_S if args.gpu_throughput is None else args.gpu_throughput
     if throughput <= 0:
@@ -38,10 +38,12 @@ def run(args: argparse.Namespace) -> int:
     planned = plan(cfg, hub=args.hub)
     stages = planned.stages
     hours = gpu_hours(stages, throughput)
+    here = machine_minutes(stages, cfg.model)
     console = Console()
     table = Table(title=f"plan: {cfg.name} ({planned.cells} grid cells, {len(stages)} distinct stages, "
                         f"model {cfg.model})")
-    for col in ("stage", "distinct", "done", "to run", "examples to process", "GPU-hours"):
+    for col in ("stage", "distinct", "done", "to run", "examples to process", "GPU-hours",
+                *(["minutes here"] if here else [])):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for kind in ("intermediate", "target", "eval"):
         group = [s for s in stages if s.kind == kind]
@@ -51,8 +53,15 @@ def run(args: argparse.Namespace) -> int:
         ex = f"{sum(known):,}" + (f" (+{unknown} unknown)" if unknown else "")
         h, missing = hours[kind]
         table.add_row(kind, str(len(group)), str(len(group) - len(todo)), str(len(todo)), ex,
-                      f"{h:,.1f}" + (f" (+{missing} unknown)" if missing else ""))
+                      f"{h:,.1f}" + (f" (+{missing} unknown)" if missing else ""),
+                      *([f"{here[kind][0]:,.0f}"] if here else []))
     console.print(table)
+    if here:
+        console.print(f"On a {MACHINE}: about {sum(m for m, _ in here.values()):,.0f} min to run "
+                      "(fitted on configs/real-study.yaml's run; stopover.plan.MACHINE_TIME)")
+    else:
+        console.print(f"Time on this machine: no calibration for {cfg.model} (benchmarks/calibrate_plan.py fits "
+                      "one from a finished run)")
     total = sum(h for h, _ in hours.values())
     console.print(f"GPU-hours to run: {total:,.1f}, assuming one GPU trains {throughput:,.0f} sequence positions/s "
                   f"and infers {throughput * GPU_INFERENCE_SPEEDUP:,.0f}/s, every sequence padded to its max_length"
