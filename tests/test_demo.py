@@ -1,4 +1,6 @@
-"""`stopover demo --lab --quick` and the real-data `stopover demo --quick` end to end with tiny settings: lab data, strategies, report.html."""
+"""`stopover demo --lab --quick` and the real-data `stopover demo --quick` end to end with tiny settings:
+lab data, strategies, report.html.
+"""
 
 from __future__ import annotations
 
