@@ -45,7 +45,7 @@ def _check_precision(value: str, where: str) -> None:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How one training stage runs (intermediate or target)."""
+    """How one training stage runs (intermediate or target); `peft` adds LoRA adapters (docs/training.md)."""
 
     epochs: float = 1.0
     batch_size: int = 16
@@ -60,7 +60,13 @@ class TrainConfig:
     precision: str = "auto"  # auto | bf16 | fp32 (auto: bf16 autocast where the CPU supports it)
     freeze_embeddings: bool = False  # freeze the word-embedding matrix (big CPU speed-up)
     group_by_length: bool = True
-    peft: LoraSpec | None = None  # LoRA adapters on the encoder (stopover.adapters); None: train all weights
+    # LoRA adapters on the encoder (stopover.adapters; docs/training.md); None: train all weights.
+    # `{r: 8, alpha: 16, dropout: 0.1, target_modules: [query, value], carry: merge | adapter}`:
+    # only the adapters and the task head train; `carry` says how an intermediate stage hands its
+    # encoder on (merged weights, or base + adapter that the next stage continues). A target
+    # stage's model is always saved and evaluated merged. Part of the stage identity (it is in the
+    # train config); not supported in a mixed multi-task stage (multitask.mode: mixed).
+    peft: LoraSpec | None = None
 
     def validate(self, where: str) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
@@ -238,7 +244,11 @@ class LabConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A grid: strategies x seeds x targets, each cell three stages (see DESIGN.md)."""
+    """A grid: strategies x seeds x targets, each cell three stages (see DESIGN.md).
+
+    `tracking` sends every stage that runs to TensorBoard, MLflow or W&B (docs/training.md); it
+    observes only, like `notes` and `checkpoint_every`, and is part of no stage identity.
+    """
 
     name: str
     model: str = "embedded:multilingual-e5-small"
@@ -263,7 +273,11 @@ class RunConfig:
     # what this run can and cannot conclude, in a sentence or two: shown at the top of report.html
     # (a reader's note, part of no stage identity)
     notes: str = ""
-    tracking: TrackingConfig = TrackingConfig()  # experiment tracking (stopover.tracking); not part of identities
+    # experiment tracking (stopover.tracking; docs/training.md): `{backend: none | tensorboard | mlflow |
+    # wandb, dir: <default <run dir>/tracking>, project: stopover}`. Each training and evaluation stage
+    # that runs logs its resolved config, per-step loss and learning rate, English dev scores and its
+    # final scores. Observes runs only: part of no stage identity.
+    tracking: TrackingConfig = TrackingConfig()
 
     def validate(self, where: str = "config") -> None:
         if not self.name or "/" in self.name or "\\" in self.name or "\x00" in self.name \
@@ -294,6 +308,9 @@ class RunConfig:
             raise ConfigError(f"{where}.executor = {self.executor!r}: valid values are local, submitit, ray")
         if self.jobs <= 0:
             raise ConfigError(f"{where}.jobs = {self.jobs}: must be > 0")
+        if self.intermediate.peft is not None and self.multitask.mode == "mixed":
+            raise ConfigError(f"{where}.intermediate.peft is not supported with multitask.mode: mixed; "
+                              "use mode: sequential")
         # every strategy and its options, before anything runs (plan and run both build configs here)
         validate_strategies(self, where)
 

@@ -27,6 +27,7 @@ from stopover.spec import (
 )
 from stopover.store import STAGES_DIR, ResultRow, Stage, record_rows, run_stage, stage_at
 from stopover.tasks import Task, get_task
+from stopover.tracking import Tracker
 
 
 def example_texts(example: dict[str, Any]) -> list[str]:
@@ -190,6 +191,18 @@ class RunContext:
         if run_stage(stage, identity, body):
             self.trained.append(stage.hash)
         return stage
+
+    def tracker(self, spec: StageSpec) -> Tracker:
+        """The experiment tracker of one stage that runs (`tracking:`; a NullTracker for `none`).
+
+        Tracked under the grid's run name, in `tracking.dir` or `<run dir>/tracking`, with the
+        stage's resolved config (its identity, plus the model source) as parameters.
+        """
+        from stopover.tracking import open_tracker
+
+        return open_tracker(self.cfg.tracking, root=self.run_dir / "tracking", run_name=self.cfg.name,
+                            stage_kind=spec.kind, stage_hash=spec.hash,
+                            config={**spec.identity(), "run_model": self.cfg.model})
 
     def record(self, stage: Stage, task: str, language: str, split: str, metrics: dict[str, float], *,
                seed: int, strategy: str, intermediate: str, target: str = "", primary_only: bool = False) -> None:

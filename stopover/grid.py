@@ -247,10 +247,26 @@ def run_grid(cfg: RunConfig, *, progress: Any = None, log: Callable[[str], None]
         return _run_grid(cfg, run_dir, progress=progress, log=log, sets=sets)
 
 
+def check_extras(cfg: RunConfig) -> None:
+    """ConfigError, before anything trains, when `peft:` or `tracking:` needs a library that is absent
+    (otherwise the first stage that needs it would fail, possibly hours into a run).
+    """
+    import importlib.util
+
+    sections = [cfg.intermediate.peft, cfg.target.peft, *(s.train.get("peft") for s in cfg.tasks.values())]
+    if any(section is not None for section in sections) and importlib.util.find_spec("peft") is None:
+        raise ConfigError("peft: LoRA needs the peft package: pip install 'stopover[peft]'")
+    module = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}.get(cfg.tracking.backend)
+    if module is not None and importlib.util.find_spec(module) is None:
+        extra = "pip install wandb" if module == "wandb" else "pip install 'stopover[tracking]'"
+        raise ConfigError(f"tracking.backend = {cfg.tracking.backend} needs the {module} package: {extra}")
+
+
 def _run_grid(cfg: RunConfig, run_dir: Path, *, progress: Any, log: Callable[[str], None],
               sets: list[Any] | None) -> tuple[Path, RunContext]:
     from stopover.lab.materialize import materialize_lab
 
+    check_extras(cfg)
     cfg = materialize_lab(cfg, run_dir / "lab-data")
     pipe = RunContext(cfg, run_dir, progress=progress, log=log, resolve_hub=True)
     if sets is None:

@@ -9,7 +9,9 @@ A model source is a string:
   function of the corpus and seed alone, so fresh caches build identical files.
 
 Encoder weights carry from stage to stage; heads never do. A stage saves only
-the encoder (`save_encoder`) and the next stage builds a fresh head on it.
+the encoder (`save_encoder`) and the next stage builds a fresh head on it. A stage
+trained with LoRA (`peft:`, stopover.adapters) saves its encoder merged, or unmerged
+with the adapter beside it (`carry: adapter`); a final target model is saved merged.
 
 Every load goes through `load_pretrained`: a model that declares its own Python
 code is refused before any file is read (`refuse_custom_code`), transformers
@@ -425,14 +427,24 @@ def _saving(out: Path, save: Callable[[Path], None]) -> None:
     tmp.rename(out)
 
 
-def save_encoder(model, tokenizer, out: Path, done: dict[str, object] | None = None) -> None:
+def save_encoder(model, tokenizer, out: Path, done: dict[str, object] | None = None, peft: Any = None) -> None:
     """Save only the encoder of `model` (heads never carry over) with `tokenizer`, into `out`.
     `done`: {task: record} markers (`.done-<task>`) of the tasks trained into this encoder, written
     inside the new directory so that the encoder on disk and its markers always agree.
+    `peft`: the stage's LoraSpec when `model` has LoRA layers (stopover.adapters.for_saving):
+    `carry: merge` saves the merged weights as a plain encoder; `carry: adapter` the unmerged
+    encoder with the adapter and its spec in `<out>/adapter/`. A LoRA model is consumed.
     """
+    from stopover.adapters import ADAPTER_DIR, for_saving, save_encoder_adapter
+
+    plain: Any  # a transformers task model (or MultiTaskModel): its `base_model` is the encoder
+    plain, adapter = for_saving(model, peft)
+
     def save(tmp: Path) -> None:
-        model.base_model.save_pretrained(tmp)
+        plain.base_model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if adapter is not None:
+            save_encoder_adapter(None, tmp / ADAPTER_DIR, peft, state=adapter)
         for name, record in (done or {}).items():
             (tmp / f".done-{name}").write_text(json.dumps(record), encoding="utf-8")
 
@@ -440,9 +452,15 @@ def save_encoder(model, tokenizer, out: Path, done: dict[str, object] | None = N
 
 
 def save_model(model, tokenizer, out: Path) -> None:
-    """Save a whole task model (encoder and head) with its tokenizer into `out`."""
+    """Save a whole task model (encoder and head) with its tokenizer into `out`; a model with
+    LoRA layers is saved merged, as a plain transformers model that evaluation loads as it is.
+    """
+    from stopover.adapters import merged
+
+    plain: Any = merged(model)
+
     def save(tmp: Path) -> None:
-        model.save_pretrained(tmp)
+        plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 
     _saving(out, save)

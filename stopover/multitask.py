@@ -89,12 +89,14 @@ def mixed_batch_plan(task_of: list[str], lengths: list[int], batch_size: int, sa
 def fit_mixed(parts: list[tuple[str, Any, Any, list[dict]]], encoder_path: str, tokenizer: Any, cfg: Any,
               sampling: str, temperature: float, *, seed: int,
               dev_score: Callable[[MultiTaskModel], float] | None, progress: Any = None,
-              description: str = "mixed", checkpoint_dir: Any = None, checkpoint_every: int = 0):
+              description: str = "mixed", checkpoint_dir: Any = None, checkpoint_every: int = 0,
+              log: Callable[[dict[str, float], int], None] | None = None):
     """Train one shared encoder with a head per task on mixed single-task batches.
 
     `parts`: (name, task, format, features) per task, in the set's order. The heads are built
     in that order right after seeding, so a seed gives the same initial heads however the
-    features were obtained. Returns (MultiTaskModel, TrainResult).
+    features were obtained. Returns (MultiTaskModel, TrainResult). `log`: see `stopover.train.train`.
+    LoRA (`peft:`) is not supported here: the config refuses it (stopover.config.RunConfig.validate).
     """
     from stopover.device import default_device
     from stopover.train import seed_everything, train
@@ -131,5 +133,5 @@ def fit_mixed(parts: list[tuple[str, Any, Any, list[dict]]], encoder_path: str, 
     plan = mixed_batch_plan(task_of, lengths, cfg.batch_size, sampling, temperature)
     result = train(model, feats, collate, cfg, seed=seed, dev_score=dev_score, progress=progress,
                    description=description, batch_plan=plan, checkpoint_dir=checkpoint_dir,
-                   checkpoint_every=checkpoint_every)
+                   checkpoint_every=checkpoint_every, log=log)
     return model, result

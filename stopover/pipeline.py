@@ -13,10 +13,19 @@ names `stages/<hash>/`, and a stage with a `DONE` marker is never run again
 (stopover.store), so one intermediate stage serves every target that needs it
 and a killed run resumes. What the stages read comes from each task's resolved
 `TaskData` (stopover.sources); the per-run state is a `RunContext`.
+
+A training stage with `peft:` in its train config trains LoRA adapters and its heads
+only (stopover.adapters, through `train.fit`) and saves its encoder merged or with the
+adapter (`peft.carry`); a target model is always saved and evaluated merged. Every
+stage that runs has a tracker (`tracking:`, stopover.tracking; `StageLog`), which
+observes the stage and is part of no identity. Each training stage's `stage.json` records
+its trainable and total parameter counts (`TrainResult.record`), and `resources.json` its
+peak memory (a measurement that differs between runs, so kept out of stage.json).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Callable, Protocol
 
@@ -27,6 +36,9 @@ from stopover.sources import DATA_SEED, holdout_half
 from stopover.spec import StageSpec, format_trains
 from stopover.store import ResultRow, Stage, atomic_write_text, record_rows
 from stopover.tasks import get_task
+from stopover.tracking import NullTracker, Tracker
+
+StepLog = Callable[[dict[str, float], int], None]  # stopover.train.StepLog (no torch import here)
 
 Pipeline = RunContext  # the name earlier callers use for the per-run state
 __all__ = ["Pipeline", "cell_specs", "evaluate", "example_texts", "holdout_half", "intermediate", "record_rows",
@@ -54,10 +66,11 @@ def intermediate(run: RunContext, spec: StageSpec) -> Stage:
     stage = run.stage(spec)
     if spec.kind == "pretrained":
         return stage
-    return run.run_stage(stage, spec, lambda: _write_info(stage, _train_intermediate(run, spec, stage)))
+    return run.run_stage(stage, spec, lambda: _write_info(stage, _tracked(
+        run, spec, lambda log: _train_intermediate(run, spec, stage, log))))
 
 
-def _train_intermediate(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
+def _train_intermediate(run: RunContext, spec: StageSpec, stage: Stage, log: StageLog) -> tuple[dict, dict]:
     from stopover.models import save_encoder
 
     run.fresh = None  # free the last target model before loading more
@@ -65,41 +78,54 @@ def _train_intermediate(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
     seed = int(spec.seed or 0)
     run.record_sources(stage, spec.tasks)
     info: dict[str, Any] = {"tasks": {}}
-    if spec.schedule is not None:  # mixed multi-task
-        model, result = _fit_mixed(run, spec, base, stage)
-        info["mixed"] = {"best_dev": result.best_dev, "steps": result.steps, "precision": result.precision}
+    if spec.schedule is not None:  # mixed multi-task (no peft: refused by the config)
+        model, result = _fit_mixed(run, spec, base, stage, log.task(f"dev/{'+'.join(spec.tasks)}/mean"))
+        info["mixed"] = result.record()
+        _write_resources(stage, {"mixed": result.resources()})
         save_encoder(model, run.load_tokenizer(base), stage.encoder_dir)
-        return info
+        return info, {**_final(info["mixed"]), **_final(result.resources())}
     encoder = base
+    final: dict[str, float] = {}
+    resources: dict[str, Any] = {}
     for i, name in enumerate(spec.tasks):  # sequential: each task gets a fresh head on the current encoder
         marker = stage.encoder_dir / f".done-{name}"
         if marker.exists():  # resumed: this task finished before; its record is in the marker
             info["tasks"][name] = json.loads(marker.read_text(encoding="utf-8") or "null")
+            log.advance((info["tasks"][name] or {}).get("steps") or 0)
             encoder = str(stage.encoder_dir)
             continue
-        model, result, n_dev = _fit(run, name, name, encoder, spec.train_config(name), seed,
+        cfg = spec.train_config(name)
+        model, result, n_dev = _fit(run, name, name, encoder, cfg, seed,
                                     limit=spec.per_task_examples, label=f"intermediate {name}",
-                                    checkpoint=stage.dir / "checkpoint" / name)
-        info["tasks"][name] = {"best_dev": result.best_dev, "steps": result.steps, "precision": result.precision}
+                                    checkpoint=stage.dir / "checkpoint" / name,
+                                    log=log.task(f"dev/{name}/{_primary(name)}"))
+        log.advance(result.steps)
+        info["tasks"][name] = result.record()
+        resources[name] = result.resources()
+        _write_resources(stage, resources)  # a resumed stage's earlier tasks: measured by the earlier process
+        final.update(_final({**info["tasks"][name], **resources[name]}, f"{name}/"))
         if result.best_dev is not None:  # before the marker: a resume that skips this task needs the row
             run.record(stage, name, "eng", "dev", {_primary(name): result.best_dev, "n": n_dev}, seed=seed,
                        strategy="", intermediate=spec.set_name)
         # the markers of every task trained so far go inside the new encoder directory, which is
-        # renamed into place: the encoder on disk and its markers always agree
+        # renamed into place: the encoder on disk and its markers always agree. With peft the
+        # encoder is saved merged, or base + adapter for the next task or stage (peft.carry).
         save_encoder(model, run.load_tokenizer(encoder), stage.encoder_dir,
-                     done={t: info["tasks"][t] for t in spec.tasks[:i + 1]})
+                     done={t: info["tasks"][t] for t in spec.tasks[:i + 1]}, peft=cfg.peft)
         encoder = str(stage.encoder_dir)
-    return info
+    return info, final
 
 
 # (b) -------------------------------------------------------------------- target
 def target(run: RunContext, spec: StageSpec) -> Stage:
     """Train the target task on English (its own data or its train_task's) from the parent's encoder."""
     stage = run.stage(spec)
-    return run.run_stage(stage, spec, lambda: _write_info(stage, _train_target(run, spec, stage)))
+    return run.run_stage(stage, spec, lambda: _write_info(stage, _tracked(
+        run, spec, lambda log: _train_target(run, spec, stage, log))))
 
 
-def _train_target(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
+def _train_target(run: RunContext, spec: StageSpec, stage: Stage, log: StageLog) -> tuple[dict, dict]:
+    from stopover.adapters import merged
     from stopover.models import save_model
 
     run.fresh = None  # the previous target's model is no longer needed: free it before loading
@@ -110,7 +136,9 @@ def _train_target(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
     cfg, seed = spec.train_config(), int(spec.seed or 0)
     model, result, n_dev = _fit(run, spec.task, spec.train_task, encoder, cfg, seed, limit=cfg.max_examples,
                                 label=f"target {spec.task}", checkpoint=stage.dir / "checkpoint",
-                                holdout=spec.holdout, target=True, dev_task=spec.dev_task)
+                                holdout=spec.holdout, target=True, dev_task=spec.dev_task,
+                                log=log.task(f"dev/{spec.task}/{_primary(spec.task)}"))
+    model = merged(model)  # LoRA folded in: the evaluation (here or loading model/) sees a plain model
     # The evaluation that follows in this process takes the model from memory; with
     # keep_models: false it is never written (saves a full model write per target stage).
     run.fresh = (stage.hash, model, run.load_tokenizer(encoder))
@@ -120,19 +148,21 @@ def _train_target(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
     if result.best_dev is not None:
         run.record(stage, spec.task, "eng", "dev", {_primary(spec.task): result.best_dev, "n": n_dev},
                    seed=seed, strategy="", intermediate=spec.set_name)
-    return {"best_dev": result.best_dev, "steps": result.steps, "history": result.history,
-            "precision": result.precision, "note": result.note}
+    info = {**result.record(), "history": result.history, "note": result.note}
+    _write_resources(stage, result.resources())
+    return info, _final({**info, **result.resources()})
 
 
 # (c) -------------------------------------------------------------------- zero-shot evaluation
 def evaluate(run: RunContext, spec: StageSpec) -> tuple[Stage, dict[str, dict[str, float]]]:
     """Zero-shot scores of the parent's model on the test split of every language."""
     stage = run.stage(spec)
-    run.run_stage(stage, spec, lambda: _write_info(stage, _evaluate(run, spec, stage)))
+    run.run_stage(stage, spec, lambda: _write_info(stage, _tracked(
+        run, spec, lambda log: _evaluate(run, spec, stage, log))))
     return stage, json.loads((stage.dir / "scores.json").read_text(encoding="utf-8"))
 
 
-def _evaluate(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
+def _evaluate(run: RunContext, spec: StageSpec, stage: Stage, log: StageLog) -> tuple[dict, dict]:
     from stopover.formats import get_format
     from stopover.predictions import write_predictions
     from stopover.train import predict
@@ -169,20 +199,26 @@ def _evaluate(run: RunContext, spec: StageSpec, stage: Stage) -> dict:
             # per-example predictions first: a language with a scores file always has them too
             write_predictions(stage.dir, task.name, lang, fmt.records(task, examples, predictions, lang))
             atomic_write_text(part, json.dumps(scores[lang]))
+        log.tracker.log_metrics({f"test/{lang}/{m}": v for m, v in scores[lang].items() if m != "n"}, 0)
         if bar is not None:
             run.progress.update(bar, advance=1)
     atomic_write_text(stage.dir / "scores.json", json.dumps(scores, indent=2, sort_keys=True))
-    return {"languages": list(spec.languages), "precision": precision, **settings}
+    return {"languages": list(spec.languages), "precision": precision, **settings}, {}
 
 
 def _load_for_eval(run: RunContext, task: Any, fmt: Any, parent: Stage) -> tuple[Any, Any]:
     from stopover.device import default_device
 
     if not fmt.trains:  # no target training: the intermediate encoder itself
+        from stopover.adapters import carried_adapter, fold_adapter
         from stopover.models import load_encoder
 
         path = str(parent.encoder_dir) if parent.kind != "pretrained" else run.model_path()
-        return load_encoder(path).to(default_device()), run.load_tokenizer(path)
+        encoder = load_encoder(path)
+        carried = carried_adapter(path)  # saved with peft.carry: adapter: evaluate base + adapter
+        if carried is not None:
+            fold_adapter(encoder, *carried)
+        return encoder.to(default_device()), run.load_tokenizer(path)
     if run.fresh is not None and run.fresh[0] == parent.hash:
         return run.fresh[1], run.fresh[2]
     if not parent.model_dir.is_dir():
@@ -192,9 +228,63 @@ def _load_for_eval(run: RunContext, task: Any, fmt: Any, parent: Stage) -> tuple
 
 
 # ----------------------------------------------------------------------- training glue
+class StageLog:
+    """A stage's tracker (stopover.tracking), and `train`'s step callbacks that write to it.
+
+    Steps continue across the tasks of a sequential intermediate stage (`advance`); dev scores
+    are named `dev/<task>/<metric>`. With tracking off `task` gives no callback, so the training
+    loop computes nothing for it.
+    """
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.offset = 0
+
+    def task(self, dev_name: str) -> StepLog | None:
+        if isinstance(self.tracker, NullTracker):
+            return None
+        offset, tracker = self.offset, self.tracker
+
+        def log(metrics: dict[str, float], step: int) -> None:
+            tracker.log_metrics({dev_name if k == "dev/score" else k: v for k, v in metrics.items()}, step + offset)
+
+        return log
+
+    def advance(self, steps: int) -> None:
+        self.offset += int(steps)
+
+
+def _tracked(run: RunContext, spec: StageSpec, body: Callable[[StageLog], tuple[dict, dict]]) -> dict:
+    """Run a stage body with its tracker open; the body returns (stage info, final metrics)."""
+    tracker = run.tracker(spec)
+    try:
+        info, final = body(StageLog(tracker))
+    except BaseException:
+        with contextlib.suppress(Exception):  # the stage's own error is the one to report
+            tracker.finish(None, failed=True)
+        raise
+    tracker.finish(final)
+    return info
+
+
+def _final(record: dict, prefix: str = "") -> dict[str, float]:
+    """The numeric fields of a stage record, as a tracker's final metrics."""
+    return {f"{prefix}{k}": float(v) for k, v in record.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def _write_info(stage: Stage, info: dict) -> None:
-    """The stage's record (`stage.json`: steps, dev scores, precision), before its DONE marker."""
+    """The stage's record (`stage.json`: steps, dev scores, precision, trainable parameters), before
+    its DONE marker. Deterministic: a resumed stage writes the same record (docs/reliability.md).
+    """
     atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
+
+
+def _write_resources(stage: Stage, resources: dict) -> None:
+    """`resources.json`: what the stage's training used (peak memory, stopover.train.TrainResult.resources).
+    A measurement of one execution, not a result: it differs between runs, so it stays out of stage.json.
+    """
+    atomic_write_text(stage.dir / "resources.json", json.dumps(resources, indent=2, sort_keys=True))
 
 
 def _primary(task: str) -> str:  # the task's headline metric
@@ -212,7 +302,7 @@ def _dev(run: RunContext, task: str, limit: int | None) -> list[dict]:  # Englis
 
 def _fit(run: RunContext, name: str, train_from: str, encoder: str, cfg: Any, seed: int, *, limit: int | None,
          label: str, checkpoint: Any, holdout: bool = False, target: bool = False,
-         dev_task: str | None = None) -> tuple[Any, Any, int]:
+         dev_task: str | None = None, log: StepLog | None = None) -> tuple[Any, Any, int]:
     """(model, TrainResult, English dev size) of one task trained on `train_from`'s data."""
     from stopover.formats import get_format
     from stopover.train import fit
@@ -240,11 +330,12 @@ def _fit(run: RunContext, name: str, train_from: str, encoder: str, cfg: Any, se
     run.log(f"{label}: {len(examples)} examples, {cfg.epochs:g} epoch(s)")
     model, result = fit(fmt, task, encoder, feats, tokenizer, cfg, seed=seed, dev_score=dev_fn,
                         progress=run.progress, description=label, checkpoint_dir=checkpoint,
-                        checkpoint_every=run.cfg.checkpoint_every)
+                        checkpoint_every=run.cfg.checkpoint_every, log=log)
     return model, result, len(dev)
 
 
-def _fit_mixed(run: RunContext, spec: StageSpec, encoder: str, stage: Stage) -> tuple[Any, Any]:
+def _fit_mixed(run: RunContext, spec: StageSpec, encoder: str, stage: Stage,
+               log: StepLog | None = None) -> tuple[Any, Any]:
     """Multi-task training with one shared encoder (see stopover.multitask)."""
     from stopover.formats import get_format
     from stopover.multitask import fit_mixed
@@ -273,7 +364,8 @@ def _fit_mixed(run: RunContext, spec: StageSpec, encoder: str, stage: Stage) -> 
     run.log(f"{label}, {mt.sampling}: {sum(len(p[3]) for p in parts)} features")
     return fit_mixed(parts, encoder, tokenizer, cfg, mt.sampling, mt.temperature, seed=int(spec.seed or 0),
                      dev_score=dev_fn if devs else None, progress=run.progress, description=label,
-                     checkpoint_dir=stage.dir / "checkpoint" / "mixed", checkpoint_every=run.cfg.checkpoint_every)
+                     checkpoint_dir=stage.dir / "checkpoint" / "mixed", checkpoint_every=run.cfg.checkpoint_every,
+                     log=log)
 
 
 # ----------------------------------------------------------------------- one grid cell

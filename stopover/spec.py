@@ -140,13 +140,19 @@ def intermediate_spec(cfg: RunConfig, reader: Reader, base: StageSpec, tasks: tu
     if len(tasks) > 1 and mixed_only and cfg.multitask.mode != "mixed":
         raise ConfigError(f"intermediate set {'+'.join(tasks)}: {', '.join(mixed_only)} trains alongside "
                           "the other tasks, not before or after them; set multitask.mode=mixed")
+    mixed = len(tasks) > 1 and cfg.multitask.mode == "mixed"
+    train = {t: reader.data(t).train_config(cfg.intermediate) for t in tasks}
+    with_peft = [t for t, c in train.items() if c.peft is not None]
+    if mixed and with_peft:  # tasks.<t>.train.peft: only max_length applies in a mixed stage
+        raise ConfigError(f"tasks.{with_peft[0]}.train.peft is not supported in a mixed multi-task "
+                          f"intermediate stage ({'+'.join(tasks)}); use multitask.mode: sequential")
     per_task = budget // len(tasks) if budget else cfg.intermediate.max_examples
     versions, formats = _versions(list(tasks))
     return StageSpec(
         "intermediate", base, tasks=tuple(tasks), seed=seed,
-        train={t: to_plain(reader.data(t).train_config(cfg.intermediate)) for t in tasks},
+        train={t: to_plain(c) for t, c in train.items()},
         per_task_examples=per_task, multitask=to_plain(cfg.multitask) if len(tasks) > 1 else None,
-        schedule=to_plain(cfg.intermediate) if len(tasks) > 1 and cfg.multitask.mode == "mixed" else None,
+        schedule=to_plain(cfg.intermediate) if mixed else None,
         data=tuple(reader.data(t).fingerprint(("train", "dev"), ("eng",)) for t in tasks),
         versions=versions, formats=formats, code=code_digest())
 

@@ -12,7 +12,9 @@ offline to a local directory:
 
 A tracker receives the stage's resolved config (flattened to `a.b.c` keys), its identity,
 the training losses and learning rate per optimizer step, English dev scores, and the
-stage's final scores. `none` (the default) tracks nothing and imports nothing. The libraries
+stage's final scores. The stages open one each (stopover.context.RunContext.tracker, used by
+stopover.pipeline) and hand `stopover.train.train` a `log(metrics, step)` callback: the
+training loop itself never imports this module. `none` (the default) tracks nothing and imports nothing. The libraries
 are imported only when their backend is chosen, so `import stopover` stays light.
 """
 
@@ -47,7 +49,7 @@ class Tracker(Protocol):
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
 
-    def finish(self, final: Mapping[str, float] | None = None) -> None: ...
+    def finish(self, final: Mapping[str, float] | None = None, *, failed: bool = False) -> None: ...
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -68,7 +70,7 @@ class NullTracker:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         return None
 
-    def finish(self, final: Mapping[str, float] | None = None) -> None:
+    def finish(self, final: Mapping[str, float] | None = None, *, failed: bool = False) -> None:
         return None
 
 
@@ -89,9 +91,11 @@ class TensorBoardTracker:
         for name, value in metrics.items():
             self.writer.add_scalar(name, float(value), step)
 
-    def finish(self, final: Mapping[str, float] | None = None) -> None:
+    def finish(self, final: Mapping[str, float] | None = None, *, failed: bool = False) -> None:
         for name, value in (final or {}).items():
             self.writer.add_scalar(f"final/{name}", float(value), 0)
+        if failed:
+            self.writer.add_text("status", "FAILED", 0)
         self.writer.close()
 
 
@@ -112,8 +116,16 @@ class MLflowTracker:
         # stages and other code in the process keep their own tracking URIs.
         self.client = MlflowClient(tracking_uri=root.resolve().as_uri())
         experiment = self.client.get_experiment_by_name(run_name)
-        experiment_id = (experiment.experiment_id if experiment is not None
-                         else self.client.create_experiment(run_name))
+        if experiment is not None:
+            experiment_id = experiment.experiment_id
+        else:
+            try:
+                experiment_id = self.client.create_experiment(run_name)
+            except Exception:  # noqa: BLE001 - another stage's process created it first (local workers)
+                again = self.client.get_experiment_by_name(run_name)
+                if again is None:
+                    raise
+                experiment_id = again.experiment_id
         run = self.client.create_run(experiment_id, run_name=stage, tags=dict(tags))
         self.run_id = run.info.run_id
         for key, value in params.items():
@@ -123,10 +135,10 @@ class MLflowTracker:
         for name, value in metrics.items():
             self.client.log_metric(self.run_id, name.replace("/", "_"), float(value), step=step)
 
-    def finish(self, final: Mapping[str, float] | None = None) -> None:
+    def finish(self, final: Mapping[str, float] | None = None, *, failed: bool = False) -> None:
         for name, value in (final or {}).items():
             self.client.log_metric(self.run_id, f"final_{name}".replace("/", "_"), float(value))
-        self.client.set_terminated(self.run_id)
+        self.client.set_terminated(self.run_id, status="FAILED" if failed else "FINISHED")
 
 
 class WandbTracker:
@@ -147,10 +159,10 @@ class WandbTracker:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         self.run.log(dict(metrics), step=step)
 
-    def finish(self, final: Mapping[str, float] | None = None) -> None:
+    def finish(self, final: Mapping[str, float] | None = None, *, failed: bool = False) -> None:
         if final:
             self.run.summary.update({f"final/{k}": v for k, v in final.items()})
-        self.run.finish()
+        self.run.finish(exit_code=1 if failed else 0)
 
 
 def open_tracker(cfg: TrackingConfig, *, root: Path, run_name: str, stage_kind: str, stage_hash: str,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 import numpy as np
 import torch
 
+from stopover.adapters import trainable_parameters
 from stopover.config import TrainConfig
 from stopover.device import model_device, to_device
 from stopover.errors import ModelError
@@ -47,6 +48,33 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     precision: str = "fp32"
     note: str | None = None
+    trainable_params: int | None = None  # parameters the optimizer updated (LoRA: adapters + heads)
+    total_params: int | None = None  # every parameter of the trained model (tied tensors once)
+    peak_memory_mb: float | None = None  # see `memory`
+    memory: str | None = None  # what peak_memory_mb measures: "cuda max allocated" | "process max RSS"
+    carried_adapter: str | None = None  # a parent's carry: adapter: "continued" | "folded" (stopover.adapters)
+
+    def record(self) -> dict[str, Any]:
+        """The stage.json fields of this result: what trained and how far. Deterministic (a resumed
+        run writes the same stage.json as an uninterrupted one, docs/reliability.md), so memory
+        is not here but in `resources()`.
+        """
+        share = (self.trainable_params / self.total_params) if self.trainable_params is not None \
+            and self.total_params else None
+        out: dict[str, Any] = {"best_dev": self.best_dev, "steps": self.steps, "precision": self.precision,
+                               "trainable_params": self.trainable_params, "total_params": self.total_params,
+                               "trainable_share": share}
+        if self.carried_adapter is not None:
+            out["carried_adapter"] = self.carried_adapter
+        return out
+
+    def resources(self) -> dict[str, Any]:
+        """What this execution used (`resources.json` beside stage.json): differs from run to run."""
+        return {"peak_memory_mb": self.peak_memory_mb, "memory": self.memory}
+
+
+#: `train`'s optional metrics callback: (metrics, optimizer step), e.g. a tracker's log_metrics
+StepLog = Callable[[dict[str, float], int], None]
 
 
 def seed_everything(seed: int) -> None:
@@ -197,11 +225,25 @@ def _check_positions(model: torch.nn.Module, max_length: int) -> None:
                      "tasks.<task>.train.max_length)", f"model {name}" if name else "the model")
 
 
+def _peak_memory(device: torch.device) -> tuple[float | None, str | None]:
+    """(peak MiB, what it measures): CUDA's max allocated since `train` began, else the process's max RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda max allocated"
+    try:
+        import resource
+        import sys
+    except ImportError:  # Windows
+        return None, None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (2**20 if sys.platform == "darwin" else 2**10), "process max RSS"
+
+
 def train(model: ModelT, features: list[dict[str, Any]], collate: Callable[[list[dict]], dict],
           cfg: TrainConfig, *, seed: int, dev_score: Callable[[ModelT], float] | None = None,
           progress: Any = None, description: str = "training", checkpoint_dir: Path | None = None,
           checkpoint_every: int = 0,
-          batch_plan: tuple[int, Callable[[random.Random], list[list[int]]]] | None = None) -> TrainResult:
+          batch_plan: tuple[int, Callable[[random.Random], list[list[int]]]] | None = None,
+          log: StepLog | None = None) -> TrainResult:
     """Train `model` on `features`; return the result with the best dev weights loaded.
 
     `checkpoint_every` > 0 saves a resumable checkpoint to `checkpoint_dir`
@@ -210,12 +252,18 @@ def train(model: ModelT, features: list[dict[str, Any]], collate: Callable[[list
     checkpoint is never opened: the stage starts from its beginning.
     `batch_plan` = (batches per epoch, rng -> one epoch of index batches) replaces the
     default length-grouped batching (multi-task sampling uses it).
+    `log(metrics, step)`, when given, receives `train/loss` (the mean over the step's
+    batches) and `train/lr` (the rate the step used) after every optimizer step, and
+    `dev/score` after every dev evaluation; without it nothing is computed for it.
     """
     _check_positions(model, cfg.max_length)
     seed_everything(seed)
     precision, note = _resolve_precision(cfg.precision, model_device(model).type)
     if cfg.freeze_embeddings:
         _freeze(model)
+    trainable, total = trainable_parameters(model)
+    if model_device(model).type == "cuda":
+        torch.cuda.reset_peak_memory_stats(model_device(model))
     rng = random.Random(seed)
     lengths = [len(f["input_ids"]) for f in features]
     per_epoch = batch_plan[0] if batch_plan else math.ceil(len(features) / cfg.batch_size)
@@ -259,6 +307,8 @@ def train(model: ModelT, features: list[dict[str, Any]], collate: Callable[[list
         assert dev_score is not None  # evaluate runs only when eval_every > 0, i.e. with a dev_score
         score = float(dev_score(model))
         state.history.append({"batch": float(batches_done), "dev": score})
+        if log is not None:
+            log({"dev/score": score}, state.step)
         if state.best_dev is None or score > state.best_dev:
             state.best_dev = score
             # Frozen tensors cannot differ from the current weights, so only trainable ones are
@@ -273,6 +323,8 @@ def train(model: ModelT, features: list[dict[str, Any]], collate: Callable[[list
     model.train()
     use_bf16 = precision == "bf16"
     device = model_device(model)
+    window_loss: torch.Tensor | None = None  # summed losses of the current step's batches (with `log`)
+    window_batches = 0
     while batches_done < total_batches:
         if state.position >= len(state.epoch_batches):
             if batch_plan is not None:
@@ -289,14 +341,21 @@ def train(model: ModelT, features: list[dict[str, Any]], collate: Callable[[list
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(**batch).loss
         (loss / cfg.grad_accum).backward()
+        if log is not None:
+            window_loss = loss.detach() if window_loss is None else window_loss + loss.detach()
+            window_batches += 1
         batches_done += 1
         stepped = batches_done % cfg.grad_accum == 0 or batches_done == total_batches
         if stepped:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
+            if log is not None and window_loss is not None:
+                log({"train/loss": float(window_loss) / window_batches, "train/lr": float(lr)}, state.step)
+                window_loss, window_batches = None, 0
         if eval_every and (batches_done % eval_every == 0 or batches_done == total_batches):
             evaluate()
         if stepped and checkpoint_every and state.step % checkpoint_every == 0:
@@ -311,8 +370,10 @@ def train(model: ModelT, features: list[dict[str, Any]], collate: Callable[[list
     model.eval()
     if ckpt is not None and ckpt.exists():
         ckpt.unlink()  # the stage's outputs supersede it
+    peak, memory = _peak_memory(device)
     return TrainResult(steps=state.step, examples_seen=batches_done * cfg.batch_size, best_dev=state.best_dev,
-                       history=state.history, precision=precision, note=note)
+                       history=state.history, precision=precision, note=note, trainable_params=trainable,
+                       total_params=total, peak_memory_mb=peak, memory=memory)
 
 
 def predict(fmt: Any, model: torch.nn.Module, features: list[dict], examples: list[dict], task: Any,
@@ -327,15 +388,23 @@ def predict(fmt: Any, model: torch.nn.Module, features: list[dict], examples: li
 def fit(fmt: Any, task: Any, encoder_path: str, features: list[dict], tokenizer: Any, cfg: TrainConfig, *,
         seed: int, dev_score: Callable[[torch.nn.Module], float] | None, progress: Any = None,
         description: str = "training", checkpoint_dir: Path | None = None,
-        checkpoint_every: int = 0) -> tuple[torch.nn.Module, TrainResult]:
+        checkpoint_every: int = 0, log: StepLog | None = None) -> tuple[torch.nn.Module, TrainResult]:
     """A fresh `fmt` head for `task` on the encoder at `encoder_path`, trained on `features`;
     the head's initialisation depends on `seed`, so it is seeded before the model is built.
+
+    With `cfg.peft` the model gets LoRA on its encoder (stopover.adapters.with_peft: only the
+    adapters and the head train) and is returned wrapped: the caller saves it merged or with
+    its adapter (stopover.models.save_encoder / save_model). An encoder saved with
+    `carry: adapter` has its adapter continued or folded in (`TrainResult.carried_adapter`).
     """
+    from stopover.adapters import with_peft
     from stopover.device import default_device
 
     seed_everything(seed)
-    model = fmt.build_model(encoder_path, task).to(default_device())
+    model, carried = with_peft(fmt.build_model(encoder_path, task), cfg.peft, encoder_path)
+    model = model.to(default_device())
     result = train(model, features, lambda b: fmt.collate(b, tokenizer), cfg, seed=seed, dev_score=dev_score,
                    progress=progress, description=description, checkpoint_dir=checkpoint_dir,
-                   checkpoint_every=checkpoint_every)
+                   checkpoint_every=checkpoint_every, log=log)
+    result.carried_adapter = carried
     return model, result
