@@ -5,7 +5,7 @@ Two demos, one runner:
 - the default, real data (stopover/configs/demo-real.yaml): real English
   intermediate tasks (ANLI, SQuAD, CommonsenseQA, CCG) from the samples in
   ../shared/data, real target languages (UD POS in 33, Tatoeba in 36) placed
-  by their URIEL+ distances, every pair of the pool as the random control -
+  by their URIEL+ distances, the most diverse pair against random pairs -
   a quick version of configs/real-study.yaml that finishes in minutes and
   says in its report what a run this small cannot conclude;
 - `--lab`, the typology lab (demo.yaml, or demo-quick.yaml with --quick):
@@ -30,7 +30,7 @@ REAL_CONFIG = "demo-real.yaml"
 SHARED_ENV = "STOPOVER_SHARED_DATA"  # where the real samples are, when not at ../shared/data
 REAL_DATA_PREFIX = "../../../shared/data/"  # how demo-real.yaml's paths reach them from CONFIG_DIR
 # --quick on real data: the same tasks and languages, fewer cells
-REAL_QUICK = ["strategies=[none,single,diversity-topk]", "targets=[udpos]"]
+REAL_QUICK = ["strategies=[none,diversity-topk,all]", "targets=[udpos]"]
 
 
 def demo_config_path(quick: bool = False, *, lab: bool = True) -> Path:

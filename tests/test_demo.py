@@ -49,8 +49,8 @@ def test_real_data_demo_quick_end_to_end(tmp_path, capsys, shared_data, monkeypa
     rows = [r for r in read_results(run_dir) if r.stage == "eval" and r.primary]
     assert {r.task for r in rows} == {"udpos"}
     assert {r.language for r in rows} == {"eng", "deu", "jpn", "tur"}
-    assert {r.strategy for r in rows} == {"none", "single", "diversity-topk"}
-    assert {r.intermediate for r in rows if r.strategy == "single"} == {"anli", "squad", "commonsenseqa", "ccg"}
+    assert {r.strategy for r in rows} == {"none", "diversity-topk", "all"}
+    assert {r.intermediate for r in rows if r.strategy == "all"} == {"anli+squad+commonsenseqa+ccg"}
     typology = (run_dir / "typology.csv").read_text()
     assert "jpn" in typology and "syntactic" in typology
     html = (run_dir / "report.html").read_text(encoding="utf-8")

@@ -175,7 +175,7 @@ def grid(**kw):
                                      r"no-intermediate baseline use the strategy `none`"),
     ([{"explicit": ["mnlx"]}], {}, r"strategies\[0\]: unknown task 'mnlx'; did you mean mnli"),
     (["diversity-foo"], {}, r"unknown selection strategy 'diversity-foo'; did you mean diversity-topk, "
-                            r"diversity-cover\? valid: none, single, all"),
+                            r"diversity-cover(, every-k)?\? valid: none, single, all"),
     ([{"name": "diversity-topk", "measure": "mtdl"}], {}, r"strategies\[0\].measure = 'mtdl': unknown diversity "
                                                            r"measure; did you mean mtld"),
     (["diversity-topk"], {"diversity_measure": "vendy"}, r"selection.diversity_measure = 'vendy'"),
