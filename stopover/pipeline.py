@@ -17,28 +17,36 @@ and a killed run resumes. What the stages read comes from each task's resolved
 A training stage with `peft:` in its train config trains LoRA adapters and its heads
 only (stopover.adapters, through `train.fit`) and saves its encoder merged or with the
 adapter (`peft.carry`); a target model is always saved and evaluated merged. Every
-stage that runs has a tracker (`tracking:`, stopover.tracking; `StageLog`), which
-observes the stage and is part of no identity. Each training stage's `stage.json` records
+stage that runs has a tracker (`tracking:`, stopover.tracking; `stopover.fitting.StageLog`),
+which observes the stage and is part of no identity. The training glue the stages share (data
+and dev scorer of a training stage, the mixed stage, stage records) is stopover.fitting. Each training stage's `stage.json` records
 its trainable and total parameter counts (`TrainResult.record`), and `resources.json` its
 peak memory (a measurement that differs between runs, so kept out of stage.json).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from stopover.context import RunContext, example_texts
 from stopover.errors import DataError
+from stopover.fitting import (
+    StageLog,
+    final_metrics,
+    fit_mixed_stage,
+    fit_task,
+    load_for_eval,
+    primary_metric,
+    tracked,
+    write_info,
+    write_resources,
+)
 from stopover.selection import family_of
-from stopover.sources import DATA_SEED, holdout_half
+from stopover.sources import holdout_half
 from stopover.spec import StageSpec, format_trains
 from stopover.store import ResultRow, Stage, atomic_write_text, record_rows
 from stopover.tasks import get_task
-from stopover.tracking import NullTracker, Tracker
-
-StepLog = Callable[[dict[str, float], int], None]  # stopover.train.StepLog (no torch import here)
 
 Pipeline = RunContext  # the name earlier callers use for the per-run state
 __all__ = ["Pipeline", "cell_specs", "evaluate", "example_texts", "holdout_half", "intermediate", "record_rows",
@@ -66,7 +74,7 @@ def intermediate(run: RunContext, spec: StageSpec) -> Stage:
     stage = run.stage(spec)
     if spec.kind == "pretrained":
         return stage
-    return run.run_stage(stage, spec, lambda: _write_info(stage, _tracked(
+    return run.run_stage(stage, spec, lambda: write_info(stage, tracked(
         run, spec, lambda log: _train_intermediate(run, spec, stage, log))))
 
 
@@ -79,11 +87,11 @@ def _train_intermediate(run: RunContext, spec: StageSpec, stage: Stage, log: Sta
     run.record_sources(stage, spec.tasks)
     info: dict[str, Any] = {"tasks": {}}
     if spec.schedule is not None:  # mixed multi-task (no peft: refused by the config)
-        model, result = _fit_mixed(run, spec, base, stage, log.task(f"dev/{'+'.join(spec.tasks)}/mean"))
+        model, result = fit_mixed_stage(run, spec, base, stage, log.task(f"dev/{'+'.join(spec.tasks)}/mean"))
         info["mixed"] = result.record()
-        _write_resources(stage, {"mixed": result.resources()})
+        write_resources(stage, {"mixed": result.resources()})
         save_encoder(model, run.load_tokenizer(base), stage.encoder_dir)
-        return info, {**_final(info["mixed"]), **_final(result.resources())}
+        return info, {**final_metrics(info["mixed"]), **final_metrics(result.resources())}
     encoder = base
     final: dict[str, float] = {}
     resources: dict[str, Any] = {}
@@ -95,17 +103,17 @@ def _train_intermediate(run: RunContext, spec: StageSpec, stage: Stage, log: Sta
             encoder = str(stage.encoder_dir)
             continue
         cfg = spec.train_config(name)
-        model, result, n_dev = _fit(run, name, name, encoder, cfg, seed,
+        model, result, n_dev = fit_task(run, name, name, encoder, cfg, seed,
                                     limit=spec.per_task_examples, label=f"intermediate {name}",
                                     checkpoint=stage.dir / "checkpoint" / name,
-                                    log=log.task(f"dev/{name}/{_primary(name)}"))
+                                    log=log.task(f"dev/{name}/{primary_metric(name)}"))
         log.advance(result.steps)
         info["tasks"][name] = result.record()
         resources[name] = result.resources()
-        _write_resources(stage, resources)  # a resumed stage's earlier tasks: measured by the earlier process
-        final.update(_final({**info["tasks"][name], **resources[name]}, f"{name}/"))
+        write_resources(stage, resources)  # a resumed stage's earlier tasks: measured by the earlier process
+        final.update(final_metrics({**info["tasks"][name], **resources[name]}, f"{name}/"))
         if result.best_dev is not None:  # before the marker: a resume that skips this task needs the row
-            run.record(stage, name, "eng", "dev", {_primary(name): result.best_dev, "n": n_dev}, seed=seed,
+            run.record(stage, name, "eng", "dev", {primary_metric(name): result.best_dev, "n": n_dev}, seed=seed,
                        strategy="", intermediate=spec.set_name)
         # the markers of every task trained so far go inside the new encoder directory, which is
         # renamed into place: the encoder on disk and its markers always agree. With peft the
@@ -120,7 +128,7 @@ def _train_intermediate(run: RunContext, spec: StageSpec, stage: Stage, log: Sta
 def target(run: RunContext, spec: StageSpec) -> Stage:
     """Train the target task on English (its own data or its train_task's) from the parent's encoder."""
     stage = run.stage(spec)
-    return run.run_stage(stage, spec, lambda: _write_info(stage, _tracked(
+    return run.run_stage(stage, spec, lambda: write_info(stage, tracked(
         run, spec, lambda log: _train_target(run, spec, stage, log))))
 
 
@@ -134,10 +142,10 @@ def _train_target(run: RunContext, spec: StageSpec, stage: Stage, log: StageLog)
     assert parent is not None and spec.train_task is not None
     encoder = str(parent.encoder_dir) if parent.kind != "pretrained" else run.model_path()
     cfg, seed = spec.train_config(), int(spec.seed or 0)
-    model, result, n_dev = _fit(run, spec.task, spec.train_task, encoder, cfg, seed, limit=cfg.max_examples,
+    model, result, n_dev = fit_task(run, spec.task, spec.train_task, encoder, cfg, seed, limit=cfg.max_examples,
                                 label=f"target {spec.task}", checkpoint=stage.dir / "checkpoint",
                                 holdout=spec.holdout, target=True, dev_task=spec.dev_task,
-                                log=log.task(f"dev/{spec.task}/{_primary(spec.task)}"))
+                                log=log.task(f"dev/{spec.task}/{primary_metric(spec.task)}"))
     model = merged(model)  # LoRA folded in: the evaluation (here or loading model/) sees a plain model
     # The evaluation that follows in this process takes the model from memory; with
     # keep_models: false it is never written (saves a full model write per target stage).
@@ -146,18 +154,18 @@ def _train_target(run: RunContext, spec: StageSpec, stage: Stage, log: StageLog)
     if run.cfg.keep_models or not in_process:
         save_model(model, run.fresh[2], stage.model_dir)
     if result.best_dev is not None:
-        run.record(stage, spec.task, "eng", "dev", {_primary(spec.task): result.best_dev, "n": n_dev},
+        run.record(stage, spec.task, "eng", "dev", {primary_metric(spec.task): result.best_dev, "n": n_dev},
                    seed=seed, strategy="", intermediate=spec.set_name)
     info = {**result.record(), "history": result.history, "note": result.note}
-    _write_resources(stage, result.resources())
-    return info, _final({**info, **result.resources()})
+    write_resources(stage, result.resources())
+    return info, final_metrics({**info, **result.resources()})
 
 
 # (c) -------------------------------------------------------------------- zero-shot evaluation
 def evaluate(run: RunContext, spec: StageSpec) -> tuple[Stage, dict[str, dict[str, float]]]:
     """Zero-shot scores of the parent's model on the test split of every language."""
     stage = run.stage(spec)
-    run.run_stage(stage, spec, lambda: _write_info(stage, _tracked(
+    run.run_stage(stage, spec, lambda: write_info(stage, tracked(
         run, spec, lambda log: _evaluate(run, spec, stage, log))))
     return stage, json.loads((stage.dir / "scores.json").read_text(encoding="utf-8"))
 
@@ -171,7 +179,7 @@ def _evaluate(run: RunContext, spec: StageSpec, stage: Stage, log: StageLog) -> 
     fmt = get_format(task.format)
     run.record_sources(stage, spec.tasks)
     assert stage.parent is not None
-    model, tokenizer = _load_for_eval(run, task, fmt, stage.parent)
+    model, tokenizer = load_for_eval(run, task, fmt, stage.parent)
     ecfg = spec.eval_config()
     precision = run.eval_precision(model)[0]
     # settings a format resolves against the model (retrieval: the embedding layer), recorded
@@ -204,168 +212,6 @@ def _evaluate(run: RunContext, spec: StageSpec, stage: Stage, log: StageLog) -> 
             run.progress.update(bar, advance=1)
     atomic_write_text(stage.dir / "scores.json", json.dumps(scores, indent=2, sort_keys=True))
     return {"languages": list(spec.languages), "precision": precision, **settings}, {}
-
-
-def _load_for_eval(run: RunContext, task: Any, fmt: Any, parent: Stage) -> tuple[Any, Any]:
-    from stopover.device import default_device
-
-    if not fmt.trains:  # no target training: the intermediate encoder itself
-        from stopover.adapters import carried_adapter, fold_adapter
-        from stopover.models import load_encoder
-
-        path = str(parent.encoder_dir) if parent.kind != "pretrained" else run.model_path()
-        encoder = load_encoder(path)
-        carried = carried_adapter(path)  # saved with peft.carry: adapter: evaluate base + adapter
-        if carried is not None:
-            fold_adapter(encoder, *carried)
-        return encoder.to(default_device()), run.load_tokenizer(path)
-    if run.fresh is not None and run.fresh[0] == parent.hash:
-        return run.fresh[1], run.fresh[2]
-    if not parent.model_dir.is_dir():
-        raise DataError(f"{parent.dir}: the target model was pruned (keep_models: false) before its "
-                        "evaluation finished; delete that stage directory and run again")
-    return fmt.build_model(str(parent.model_dir), task).to(default_device()), run.load_tokenizer(str(parent.model_dir))
-
-
-# ----------------------------------------------------------------------- training glue
-class StageLog:
-    """A stage's tracker (stopover.tracking), and `train`'s step callbacks that write to it.
-
-    Steps continue across the tasks of a sequential intermediate stage (`advance`); dev scores
-    are named `dev/<task>/<metric>`. With tracking off `task` gives no callback, so the training
-    loop computes nothing for it.
-    """
-
-    def __init__(self, tracker: Tracker) -> None:
-        self.tracker = tracker
-        self.offset = 0
-
-    def task(self, dev_name: str) -> StepLog | None:
-        if isinstance(self.tracker, NullTracker):
-            return None
-        offset, tracker = self.offset, self.tracker
-
-        def log(metrics: dict[str, float], step: int) -> None:
-            tracker.log_metrics({dev_name if k == "dev/score" else k: v for k, v in metrics.items()}, step + offset)
-
-        return log
-
-    def advance(self, steps: int) -> None:
-        self.offset += int(steps)
-
-
-def _tracked(run: RunContext, spec: StageSpec, body: Callable[[StageLog], tuple[dict, dict]]) -> dict:
-    """Run a stage body with its tracker open; the body returns (stage info, final metrics)."""
-    tracker = run.tracker(spec)
-    try:
-        info, final = body(StageLog(tracker))
-    except BaseException:
-        with contextlib.suppress(Exception):  # the stage's own error is the one to report
-            tracker.finish(None, failed=True)
-        raise
-    tracker.finish(final)
-    return info
-
-
-def _final(record: dict, prefix: str = "") -> dict[str, float]:
-    """The numeric fields of a stage record, as a tracker's final metrics."""
-    return {f"{prefix}{k}": float(v) for k, v in record.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def _write_info(stage: Stage, info: dict) -> None:
-    """The stage's record (`stage.json`: steps, dev scores, precision, trainable parameters), before
-    its DONE marker. Deterministic: a resumed stage writes the same record (docs/reliability.md).
-    """
-    atomic_write_text(stage.dir / "stage.json", json.dumps(info, indent=2, sort_keys=True))
-
-
-def _write_resources(stage: Stage, resources: dict) -> None:
-    """`resources.json`: what the stage's training used (peak memory, stopover.train.TrainResult.resources).
-    A measurement of one execution, not a result: it differs between runs, so it stays out of stage.json.
-    """
-    atomic_write_text(stage.dir / "resources.json", json.dumps(resources, indent=2, sort_keys=True))
-
-
-def _primary(task: str) -> str:  # the task's headline metric
-    from stopover.metrics import PRIMARY_METRIC
-
-    return PRIMARY_METRIC[get_task(task).metric]
-
-
-def _dev(run: RunContext, task: str, limit: int | None) -> list[dict]:  # English dev examples, if any
-    try:
-        return run.examples(task, "dev", "eng", limit=limit)
-    except DataError:
-        return []  # no English dev split available: keep the last checkpoint
-
-
-def _fit(run: RunContext, name: str, train_from: str, encoder: str, cfg: Any, seed: int, *, limit: int | None,
-         label: str, checkpoint: Any, holdout: bool = False, target: bool = False,
-         dev_task: str | None = None, log: StepLog | None = None) -> tuple[Any, Any, int]:
-    """(model, TrainResult, English dev size) of one task trained on `train_from`'s data."""
-    from stopover.formats import get_format
-    from stopover.train import fit
-
-    task = get_task(name)
-    fmt = get_format(task.format)
-    tokenizer = run.load_tokenizer(encoder)
-    examples = run.train_examples(train_from, limit=limit, sample_seed=DATA_SEED, holdout=holdout, target=target)
-    feats = run.features(fmt, task, examples, tokenizer, cfg.max_length, train=True,
-                         data_key=[run.fingerprint(train_from, ("train",), ("eng",), target=target), limit]
-                         + (["holdout"] if holdout else []))
-    dev_task = dev_task or name
-    dev = _dev(run, dev_task, cfg.max_dev_examples)
-    dev_fn: Callable[[Any], float] | None = None
-    if dev:
-        dev_feats = run.features(fmt, task, dev, tokenizer, cfg.max_length, train=False,
-                                 data_key=[run.fingerprint(dev_task, ("dev",), ("eng",)), cfg.max_dev_examples])
-        primary = _primary(name)
-
-        def dev_score(m: Any) -> float:
-            return fmt.score(task, dev, run.predict(fmt, m, dev_feats, dev, task, tokenizer), "eng")[primary]
-
-        dev_fn = dev_score
-
-    run.log(f"{label}: {len(examples)} examples, {cfg.epochs:g} epoch(s)")
-    model, result = fit(fmt, task, encoder, feats, tokenizer, cfg, seed=seed, dev_score=dev_fn,
-                        progress=run.progress, description=label, checkpoint_dir=checkpoint,
-                        checkpoint_every=run.cfg.checkpoint_every, log=log)
-    return model, result, len(dev)
-
-
-def _fit_mixed(run: RunContext, spec: StageSpec, encoder: str, stage: Stage,
-               log: StepLog | None = None) -> tuple[Any, Any]:
-    """Multi-task training with one shared encoder (see stopover.multitask)."""
-    from stopover.formats import get_format
-    from stopover.multitask import fit_mixed
-
-    cfg, mt = spec.schedule_config(), spec.multitask_config()
-    tokenizer = run.load_tokenizer(encoder)
-    parts, devs = [], {}
-    for name in spec.tasks:
-        task = get_task(name)
-        fmt = get_format(task.format)
-        # per-task max_length (tasks.<name>.train.max_length, e.g. 384 for QA); the batch schedule is shared
-        length = spec.train_config(name).max_length
-        examples = run.train_examples(name, limit=spec.per_task_examples, sample_seed=DATA_SEED)
-        parts.append((name, task, fmt, run.features(fmt, task, examples, tokenizer, length, train=True, data_key=[
-            run.fingerprint(name, ("train",), ("eng",)), spec.per_task_examples])))
-        dev = _dev(run, name, cfg.max_dev_examples)
-        if dev:
-            devs[name] = (task, fmt, dev, fmt.featurize(dev, tokenizer, task, length, train=False))
-
-    def dev_fn(m: Any) -> float:
-        scores = [fmt.score(task, dev, run.predict(fmt, m.tasks[name], feats, dev, task, tokenizer), "eng")[
-            _primary(name)] for name, (task, fmt, dev, feats) in devs.items()]
-        return sum(scores) / len(scores)
-
-    label = f"intermediate {'+'.join(spec.tasks)} (mixed)"
-    run.log(f"{label}, {mt.sampling}: {sum(len(p[3]) for p in parts)} features")
-    return fit_mixed(parts, encoder, tokenizer, cfg, mt.sampling, mt.temperature, seed=int(spec.seed or 0),
-                     dev_score=dev_fn if devs else None, progress=run.progress, description=label,
-                     checkpoint_dir=stage.dir / "checkpoint" / "mixed", checkpoint_every=run.cfg.checkpoint_every,
-                     log=log)
 
 
 # ----------------------------------------------------------------------- one grid cell
@@ -401,7 +247,7 @@ def run_cell(run: RunContext, cell: CellLike, upto: str = "eval") -> None:
 
 def record_cell(run: RunContext, stage: Stage, scores: dict[str, dict[str, float]], cell: CellLike) -> None:
     """The cell's test rows: one per (language, metric), under the cell's strategy and set."""
-    primary, data = _primary(cell.target), run.data(cell.target)
+    primary, data = primary_metric(cell.target), run.data(cell.target)
     revisions = {lang: data.revision_read(lang, "test") for lang in scores}
     family = family_of(cell.strategy)  # diversity / random / ...: what the analysis compares
     info_file = stage.dir / "stage.json"  # settings resolved against the model (retrieval: the layer)

@@ -179,7 +179,7 @@ def test_retrieval_evaluates_a_carried_adapter_as_its_merge(tmp_path):
     # with carry: adapter is base + adapter, folded on load; it must equal the carry: merge encoder
     from stopover.formats import get_format
     from stopover.models import load_encoder
-    from stopover.pipeline import _load_for_eval
+    from stopover.fitting import load_for_eval
     from stopover.tasks import get_task
     from tests.test_tasks_retrieval import PAIRS, write_bucc
 
@@ -199,7 +199,7 @@ def test_retrieval_evaluates_a_carried_adapter_as_its_merge(tmp_path):
     pipe, stage, adapter_dir, adapter_scores = run("adapter")
     assert (adapter_dir / "encoder" / "adapter" / "adapter.safetensors").is_file()
     task = get_task("bucc")
-    folded, _ = _load_for_eval(pipe, task, get_format(task.format), stage)
+    folded, _ = load_for_eval(pipe, task, get_format(task.format), stage)
     _, _, merge_dir, merge_scores = run("merge")
     assert not (merge_dir / "encoder" / "adapter").exists()
     plain = load_encoder(str(merge_dir / "encoder"))
