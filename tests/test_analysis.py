@@ -349,10 +349,16 @@ def test_no_eval_rows_is_a_data_error(tmp_path: Path) -> None:
         an.analyze(tmp_path)
 
 
-def test_no_english_rows_is_a_data_error(tmp_path: Path) -> None:
-    run = make_run(tmp_path, english=False, seeds=(0,), n_draws=2)
-    with pytest.raises(DataError, match=r"no English \(eng\) eval rows"):
-        an.analyze(run, n_boot=20)
+def test_a_run_without_english_rows_is_analysed_by_score_without_gaps(tmp_path: Path) -> None:
+    """A retrieval-only run (Tatoeba and BUCC score xx -> English) has no English score: the
+    score-vs-distance analysis stands, the gap (which needs English) is not estimable, said so."""
+    run = make_run(tmp_path, english=False, seeds=(0,), n_draws=3)
+    a = an.analyze(run, n_boot=20, n_perm=50)
+    score = a.robustness[(a.robustness["measure"] == "score") & (a.robustness["kind"] == "syntactic")]
+    gap = a.robustness[a.robustness["measure"] == "gap"]
+    assert score["estimable"].astype(bool).all() and np.isfinite(score["slope"]).all()
+    assert not gap["estimable"].astype(bool).any()
+    assert any("no English score" in n for n in a.notes)
 
 
 def test_wrong_split_kind_and_several_models_are_data_errors(tmp_path: Path) -> None:

@@ -87,9 +87,8 @@ def load_eval_frame(run_dir: Path, *, split: str = "test", model: str | None = N
                         f"({', '.join(models)}); choose one with --model")
     if not (at_split["primary"].astype(bool)).any():
         raise DataError(f"{run_dir / 'results.jsonl'}: no primary-metric eval rows for split {split!r}")
-    if not (at_split["language"] == ENGLISH).any():
-        raise DataError(f"{run_dir / 'results.jsonl'}: no English ({ENGLISH}) eval rows; the transfer "
-                        "gap needs each model's English score")
+    # No English rows at all (a retrieval-only run: Tatoeba and BUCC score xx -> English): the
+    # score-vs-distance analysis stands; the transfer gap, which needs English, is left out with a note.
     return at_split.reset_index(drop=True)
 
 
