@@ -19,9 +19,10 @@ only (stopover.adapters, through `train.fit`) and saves its encoder merged or wi
 adapter (`peft.carry`); a target model is always saved and evaluated merged. Every
 stage that runs has a tracker (`tracking:`, stopover.tracking; `stopover.fitting.StageLog`),
 which observes the stage and is part of no identity. The training glue the stages share (data
-and dev scorer of a training stage, the mixed stage, stage records) is stopover.fitting. Each training stage's `stage.json` records
-its trainable and total parameter counts (`TrainResult.record`), and `resources.json` its
-peak memory (a measurement that differs between runs, so kept out of stage.json).
+and dev scorer of a training stage, the mixed stage, stage records) is stopover.fitting.
+Each training stage's `stage.json` records its trainable and total parameter counts
+(`TrainResult.record`), and `resources.json` its peak memory (a measurement that differs
+between runs, so kept out of stage.json).
 """
 
 from __future__ import annotations

@@ -177,9 +177,9 @@ def test_peft_settings_are_part_of_the_stage_identity(tmp_path):
 def test_retrieval_evaluates_a_carried_adapter_as_its_merge(tmp_path):
     # retrieval trains nothing: its evaluation embeds with the intermediate encoder itself, which
     # with carry: adapter is base + adapter, folded on load; it must equal the carry: merge encoder
+    from stopover.fitting import load_for_eval
     from stopover.formats import get_format
     from stopover.models import load_encoder
-    from stopover.fitting import load_for_eval
     from stopover.tasks import get_task
     from tests.test_tasks_retrieval import PAIRS, write_bucc
 
