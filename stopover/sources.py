@@ -25,6 +25,7 @@ import hashlib
 import os
 import random
 import re
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -156,6 +157,7 @@ class TaskData:
     eval_length: int
     hub: HubState | None
     parts: tuple["TaskData", ...] = ()  # union tasks (ANLI+): the parts' own data
+    excluded_by: tuple[str, ...] = ()  # targets of the run whose English test passages this task's training drops
     eval_data: "TaskData | None" = None  # union tasks: dev/test come from this task
 
     @property
@@ -294,8 +296,11 @@ class TaskData:
                         files[f"{lang}/{split}/{other.name}"] = file_sha(other) if other.is_file() else None
                 elif mapped is None:
                     files[f"{lang}/{split}"] = None  # mapped to null: no such split
-        return {"task": task.name, "files": files, "hub": None if self.hub is None else self.hub.key(),
-                "union": [p.fingerprint(splits, languages) for p in self.parts] or None}
+        out = {"task": task.name, "files": files, "hub": None if self.hub is None else self.hub.key(),
+               "union": [p.fingerprint(splits, languages) for p in self.parts] or None}
+        if self.excluded_by and "train" in splits:
+            out["excluded_by"] = list(self.excluded_by)  # other training data: a stage of its own
+        return out
 
     @cached_property
     def sources(self) -> dict[str, str]:
@@ -371,10 +376,11 @@ def task_data(cfg: RunConfig, task: Task | str, *, resolve_hub: bool = False) ->
     parts = tuple(task_data(cfg, name, resolve_hub=resolve_hub) for name in task.union_of)
     eval_data = task_data(cfg, task.eval_from, resolve_hub=resolve_hub) if task.union_of and task.eval_from else None
     hub = _hub_state(task, source, resolve_hub=resolve_hub, local=directory is not None)
+    excluded_by = tuple(sorted(t for t in cfg.targets if task.name in get_task(t).test_drawn_from))
     return TaskData(task=task.name, directory=directory, source=source, languages=languages,
                     train_languages=train_languages, train_error=train_error, train_task=train_task,
                     dev_task=dev_task, holdout=bool(source.holdout), eval_length=eval_length, hub=hub,
-                    parts=parts, eval_data=eval_data)
+                    parts=parts, eval_data=eval_data, excluded_by=excluded_by)
 
 
 class Reader:
@@ -410,6 +416,16 @@ class Reader:
         data = self.data(task)
         langs = ("eng",) if target else data.intermediate_languages()
         rows = [ex for lang in langs for ex in self.examples(data.task, "train", lang)]
+        if data.excluded_by:
+            # the run tests on translations of some of these passages (XQuAD <- SQuAD v1.1 dev): never
+            # train on them; said with its count
+            tested = {ex.get("context") for t in data.excluded_by for ex in self.examples(t, "test", "eng")}
+            kept = [ex for ex in rows if ex.get("context") not in tested]
+            if len(kept) < len(rows):
+                warnings.warn(f"{data.task}: {len(rows) - len(kept)} training example(s) dropped: their passages "
+                              f"are {', '.join(data.excluded_by)}'s English test items, which this run tests on",
+                              stacklevel=2)
+            rows = kept
         if holdout:
             rows = [ex for ex in rows if holdout_half(ex) == 0]
         return subset(rows, limit, sample_seed)

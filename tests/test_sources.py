@@ -151,3 +151,30 @@ def test_train_from_must_name_a_task(tmp_path):
 
     with pytest.raises(ConfigError, match="train_from: unknown task 'mnlii'"):
         _cfg(tmp_path, tasks={"xnli": {"train_from": "mnlii"}})
+
+
+def _squad_json(path, contexts: list[str]) -> None:
+    import json
+
+    paragraphs = [{"context": c, "qas": [{"id": f"q{i}", "question": "what?",
+                                          "answers": [{"text": c.split()[0], "answer_start": 0}]}]}
+                  for i, c in enumerate(contexts)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}),
+                    encoding="utf-8")
+
+
+def test_a_run_that_tests_on_xquad_never_trains_on_its_squad_paragraphs(tmp_path):
+    _squad_json(tmp_path / "squad" / "train.json", ["alpha paragraph one", "beta paragraph two", "gamma three"])
+    _squad_json(tmp_path / "xquad" / "xquad.en.json", ["beta paragraph two"])
+    tasks = {"squad": {"data_dir": str(tmp_path / "squad"), "files": {"train": "train.json", "dev": None}},
+             "xquad": {"data_dir": str(tmp_path / "xquad"), "languages": ["en"]}}
+    with_xquad = _cfg(tmp_path, pool=["squad"], targets=["xquad"], tasks=tasks)
+    without = _cfg(tmp_path, pool=["squad"], targets=["tydiqa"], tasks=tasks)
+    with pytest.warns(UserWarning, match=r"squad: 1 training example\(s\) dropped: .*xquad's English test items"):
+        kept = Reader(with_xquad).train_examples("squad")
+    assert [ex["context"] for ex in kept] == ["alpha paragraph one", "gamma three"]
+    assert len(Reader(without).train_examples("squad")) == 3
+    # other training data, another stage: the exclusion is part of the data fingerprint
+    assert task_data(with_xquad, "squad").fingerprint(("train",), ("eng",))["excluded_by"] == ["xquad"]
+    assert "excluded_by" not in task_data(without, "squad").fingerprint(("train",), ("eng",))

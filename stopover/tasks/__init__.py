@@ -83,6 +83,9 @@ class Task:
     lab: bool = False  # a typology-lab task: its data is generated into the run directory
     union_of: tuple[str, ...] = ()  # training data = the union of these tasks' (ANLI+)
     eval_from: str | None = None  # dev/test come from this task (ANLI+ <- ANLI)
+    # tasks whose data hold this task's English test items (XQuAD's 240 paragraphs are SQuAD v1.1 dev
+    # paragraphs): a run that tests on this task drops those items from their training data
+    test_drawn_from: tuple[str, ...] = ()
     # languages whose training text exists locally: (task, data dir) -> languages (MLM)
     train_languages_from: Callable[..., tuple[str, ...]] | None = None
     missing_data: str = ""  # what to tell a user whose files are missing (where to get them)

@@ -91,7 +91,7 @@ register(Task(
     languages=tuple(XQUAD_LANGS), lang_codes=XQUAD_LANGS,
     hub=HubSource("google/xtreme", "XQuAD.{lang}", splits={"test": "validation"}),
     readers=SQUAD_READERS, locate=_locate_xquad, open_languages="iso1",
-    train_task="squad", splits=("test",),
+    train_task="squad", splits=("test",), test_drawn_from=("squad",),
     published_test_size=1_190,  # per language (Hu et al. 2020, Table 1)
     licence="CC BY-SA 4.0", citation="Artetxe et al. 2020",
 ))
