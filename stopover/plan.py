@@ -39,9 +39,11 @@ GPU_INFERENCE_SPEEDUP = 3.0
 # Time on the 2-core CPU development machine, per stage kind: (seconds of fixed cost per stage -
 # model load and save, data reading, bookkeeping -, sequence positions per second), fitted by
 # benchmarks/calibrate_plan.py on the run of configs/real-study.yaml (2026-12-08, bf16 autocast,
-# frozen word embeddings, 299 stages). A model not listed here has no estimate: measure it.
+# frozen word embeddings, 139 stages, 50 min; the fit predicts 49 min). Per stage it is rough (a
+# QA example is several features, a multiple-choice one several sequences): a model not listed
+# here has no estimate: measure it.
 MACHINE_TIME: dict[str, dict[str, tuple[float, float]]] = {
-    "embedded:multilingual-e5-small": {"intermediate": (20.0, 2000.0), "target": (10.0, 1000.0), "eval": (8.0, 6000.0)},
+    "embedded:multilingual-e5-small": {"intermediate": (39.6, 2_554.0), "target": (0.0, 1_799.0), "eval": (7.6, 138_798.0)},
 }
 MACHINE = "2-core CPU (the development machine)"
 
