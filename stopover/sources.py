@@ -419,7 +419,8 @@ class Reader:
         if data.excluded_by:
             # the run tests on translations of some of these passages (XQuAD <- SQuAD v1.1 dev): never
             # train on them; said with its count
-            tested = {ex.get("context") for t in data.excluded_by for ex in self.examples(t, "test", "eng")}
+            # the passages actually tested: with the target's holdout, only its evaluation half
+            tested = {ex.get("context") for t in data.excluded_by for ex in self.test_examples(t, "eng")}
             kept = [ex for ex in rows if ex.get("context") not in tested]
             if len(kept) < len(rows):
                 warnings.warn(f"{data.task}: {len(rows) - len(kept)} training example(s) dropped: their passages "

@@ -196,8 +196,8 @@ def enospc(target: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
     the tokenised-feature cache)."""
     def setup(tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
 
+        import stopover.fitting as fitting  # writes each stage's stage.json
         import stopover.grid as grid_mod
-        import stopover.pipeline as pipeline
 
         full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         if target == "features":
@@ -205,7 +205,7 @@ def enospc(target: str) -> Callable[[Path, pytest.MonkeyPatch], list[str]]:
                 raise full
             mp.setattr("stopover.formats.cache._write_atomic", dump)
         else:
-            module = grid_mod if target == "config.yaml" else pipeline
+            module = grid_mod if target == "config.yaml" else fitting
             real = module.atomic_write_text
 
             def write(path, text):
