@@ -13,6 +13,9 @@ word), and relative paths written in the file (`data_dir`, `output_dir`,
 own directory, so a config means the same thing from any working directory.
 Paths given as `key=value` overrides on the command line stay relative to the
 working directory, as every shell user expects.
+
+Size: one concept (the run config: its dataclasses, validation and loading), over 400
+lines because every key is declared and validated next to its siblings.
 """
 
 from __future__ import annotations

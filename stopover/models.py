@@ -18,6 +18,10 @@ code is refused before any file is read (`refuse_custom_code`), transformers
 gets trust_remote_code=False, and a damaged file is a one-line `ModelError`
 naming the file and what to delete. A write that fails for lack of space or
 permission is a `StorageError` (`storage_error`, `writing`).
+
+Size: one concept (loading and saving encoders, tokenizers and task models safely), over
+400 lines because the custom-code guard, damaged-file messages and atomic saving apply
+to every load and save path.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ directory:
 
 Every file is written to a temporary name and renamed, so a reader never sees
 half a file.
+
+Size: one concept (the report page and the files beside it), just over 400 lines because
+the HTML sections follow the analysis tables one by one.
 """
 
 from __future__ import annotations

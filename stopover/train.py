@@ -13,6 +13,10 @@ run directory can never run code.
 
 Checkpoint selection: the English dev score is computed `eval_per_epoch`
 times per epoch; the best weights are kept (in memory) and restored at the end.
+
+Size: one concept (the training loop and what it needs: batches, precision, checkpoints,
+fit and predict), over 400 lines because resuming inside a stage touches every part of
+the loop.
 """
 
 from __future__ import annotations
