@@ -344,6 +344,10 @@ def locate_panx(directory: Path, task: Task, language: str, split: str) -> Path 
 
 # ------------------------------------------------------------------ declarations
 
+# CCG's local files, for both CCG corpora: `.ccg` columns or C&C `.stagged*` lines, plain or gzipped
+CCG_READERS = {"ccg": read_ccg, "ccg.gz": read_ccg,
+               **{f"{suffix}{gz}": read_ccg for suffix in STAGGED_SUFFIXES for gz in ("", ".gz")}}
+
 register(Task(
     name="udpos", format="tagging", metric="pos", role="target",
     description="Universal Dependencies POS tagging, XTREME's 33 languages; English UD training data",
@@ -376,8 +380,7 @@ register(Task(
     name="ccg", format="tagging", metric="accuracy",
     description="CCG supertagging on CCGbank (licensed: user-supplied files); accuracy over tokens",
     labels=(),  # open: built from the training file (ccg_tag_set)
-    readers={"ccg": read_ccg, "ccg.gz": read_ccg,
-             **{f"{suffix}{gz}": read_ccg for suffix in STAGGED_SUFFIXES for gz in ("", ".gz")}},
+    readers=CCG_READERS,
     locate=locate_ccg, companions=ccg_companions,
     local_only=True, missing_data=CCG_MISSING,
     published_train_size=39_604,  # CCGbank sections 02-21 (Hockenmaier & Steedman 2007)
@@ -390,8 +393,7 @@ register(Task(
     description="CCG supertagging on GENIA biomedical abstracts (GENIA1000: one file, no splits: the "
                 "config says which split it plays); accuracy over tokens",
     labels=(),  # open: built from the training file (ccg_tag_set), as for ccg
-    readers={"ccg": read_ccg, "ccg.gz": read_ccg,
-             **{f"{suffix}{gz}": read_ccg for suffix in STAGGED_SUFFIXES for gz in ("", ".gz")}},
+    readers=CCG_READERS,
     locate=locate_ccg, companions=ccg_companions,
     local_only=True, missing_data=CCG_MISSING,
     published_train_size=1_000,  # GENIA1000 (Rimell & Clark 2008), 1,000 sentences
